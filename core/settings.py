@@ -1,0 +1,195 @@
+"""The one settings object.  Nothing else in SafeTwin reads the environment.
+
+Sources, strongest first: keyword arguments, ``SAFETWIN_*`` environment variables (``__`` nests,
+e.g. ``SAFETWIN_STORE__BACKEND=influxdb``), secret files in ``SAFETWIN_SECRETS_DIR`` (one file per
+setting, e.g. ``store__influx_token``), an optional YAML file, then the defaults below.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    YamlConfigSettingsSource,
+)
+
+from core.errors import SettingsError
+
+DEV_SECRET = "development-only-secret"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class MqttSettings(_Section):
+    url: str = Field(
+        "embedded",
+        description="'embedded' for the in-process broker, or mqtt://host:port / mqtts://host:port",
+    )
+    embedded_host: str = Field("127.0.0.1", description="Interface the embedded broker listens on")
+    embedded_port: int = Field(1884, ge=0, le=65535, description="Port of the embedded broker (0: any free)")
+    username: str | None = Field(None, description="Broker user name")
+    password: SecretStr | None = Field(None, description="Broker password")
+    ca_file: Path | None = Field(None, description="CA bundle for mqtts://; the system store if unset")
+    client_id: str = Field("safetwin-ingest", description="Client id; fixed so the broker keeps our session")
+    topic_prefix: str = Field("safetwin", description="First level of every contract topic")
+    keepalive_s: int = Field(30, ge=5, le=3600, description="MQTT keepalive, seconds")
+    reconnect_min_s: float = Field(0.5, gt=0, description="First reconnect delay, seconds")
+    reconnect_max_s: float = Field(30.0, gt=0, description="Longest reconnect delay, seconds")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value == "embedded":
+            return value
+        parts = urlsplit(value)
+        if parts.scheme not in ("mqtt", "mqtts") or not parts.hostname:
+            raise ValueError(
+                f"broker URL {value!r} is not understood: use 'embedded', mqtt://host:port or mqtts://host:port"
+            )
+        return value
+
+    @property
+    def is_embedded(self) -> bool:
+        return self.url == "embedded"
+
+    def endpoint(self) -> tuple[str, int, bool]:
+        """(host, port, tls) of the broker to connect to."""
+        if self.is_embedded:
+            return self.embedded_host, self.embedded_port, False
+        parts = urlsplit(self.url)
+        tls = parts.scheme == "mqtts"
+        return parts.hostname or "127.0.0.1", parts.port or (8883 if tls else 1883), tls
+
+
+class InfluxSettings(_Section):
+    url: str = Field("http://127.0.0.1:8086", description="InfluxDB base URL (1.x, 2.7+ or 3 Core)")
+    database: str = Field("safetwin", description="1.x database, 2.x bucket (virtual DBRP), 3.x database")
+    token: SecretStr | None = Field(None, description="2.x / 3.x API token (sent as 'Authorization: Token')")
+    username: str | None = Field(None, description="1.x user name")
+    password: SecretStr | None = Field(None, description="1.x password")
+    create_database: bool = Field(True, description="Issue CREATE DATABASE on start (1.x; ignored if refused)")
+    timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request, seconds")
+
+
+class StoreSettings(_Section):
+    backend: Literal["duckdb", "influxdb"] = Field("duckdb", description="History backend")
+    duckdb_path: Path = Field(Path("var/history.duckdb"), description="DuckDB file of the embedded store")
+    influx: InfluxSettings = Field(default_factory=InfluxSettings)
+    spool_dir: Path = Field(Path("var/spool"), description="Where points wait while the store is down")
+    spool_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Spool bound; an alarm is raised at it")
+    flush_interval_s: float = Field(0.5, gt=0, description="Longest time a point waits before a write")
+    batch_max_points: int = Field(50_000, gt=0, description="Largest write request, points")
+    retry_interval_s: float = Field(2.0, gt=0, description="How often a down store is tried again, seconds")
+
+
+class StateSettings(_Section):
+    sqlite_path: Path = Field(Path("var/state.sqlite"), description="SQLite file for operational state")
+    snapshot_interval_s: float = Field(5.0, gt=0, description="How often live device state is saved")
+
+
+class TwinSettings(_Section):
+    path: Path = Field(Path("data/demo-twin.yaml"), description="Twin YAML file")
+    offline_after_s: float = Field(120.0, gt=0, description="No message for this long: device offline")
+
+
+class IngestSettings(_Section):
+    max_payload_bytes: int = Field(256 * 1024, gt=0, description="Larger payloads are dead-lettered")
+    clock_skew_warn_s: float = Field(300.0, gt=0, description="Device clock further off than this is flagged")
+    batch_max_messages: int = Field(5000, gt=0, description="Most MQTT messages handled as one batch")
+    dead_letter_keep: int = Field(500, gt=0, description="Recent dead letters kept for the API")
+
+
+class ApiSettings(_Section):
+    host: str = Field("127.0.0.1", description="Interface of the API and dashboard")
+    port: int = Field(8050, ge=0, le=65535, description="Port of the API and dashboard")
+    secret_key: SecretStr = Field(SecretStr(DEV_SECRET), description="Signs sessions; must be set in production")
+
+
+class SimulatorSettings(_Section):
+    enabled: bool = Field(False, description="Run the device simulators inside `safetwin run`")
+    interval_s: float = Field(5.0, gt=0, description="Seconds between readings of one device")
+    gateway_batch: bool = Field(False, description="Send gateway batches instead of one message per device")
+    event_probability: float = Field(0.002, ge=0, le=1, description="Chance per reading of a gas event starting")
+
+
+class Settings(BaseSettings):
+    """All of SafeTwin's configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SAFETWIN_",
+        env_nested_delimiter="__",
+        extra="forbid",
+        validate_default=True,
+    )
+
+    environment: Literal["development", "production"] = Field("development", description="Deployment mode")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field("INFO", description="Log level")
+    mqtt: MqttSettings = Field(default_factory=MqttSettings)
+    store: StoreSettings = Field(default_factory=StoreSettings)
+    state: StateSettings = Field(default_factory=StateSettings)
+    twin: TwinSettings = Field(default_factory=TwinSettings)
+    ingest: IngestSettings = Field(default_factory=IngestSettings)
+    api: ApiSettings = Field(default_factory=ApiSettings)
+    simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+
+    @model_validator(mode="after")
+    def _refuse_dev_secrets(self) -> Settings:
+        if self.environment == "production":
+            if self.api.secret_key.get_secret_value() == DEV_SECRET:
+                raise ValueError(
+                    "api.secret_key is the development default; set SAFETWIN_API__SECRET_KEY "
+                    "or a secret file api__secret_key before running in production"
+                )
+            if self.mqtt.is_embedded:
+                raise ValueError("the embedded MQTT broker is for development; set mqtt.url in production")
+        if self.mqtt.reconnect_min_s > self.mqtt.reconnect_max_s:
+            raise ValueError("mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s")
+        return self
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, file_secret_settings]
+        if _yaml_file is not None:
+            sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=_yaml_file))
+        return tuple(sources)
+
+
+_yaml_file: Path | None = None
+
+
+def load_settings(config_file: Path | None = None, secrets_dir: Path | None = None, **overrides: Any) -> Settings:
+    """Load settings, turning validation errors into one message that names each field and the fix."""
+    global _yaml_file  # noqa: PLW0603 - pydantic-settings takes sources from a classmethod
+    if config_file is not None and not config_file.is_file():
+        raise SettingsError(f"config file {config_file} does not exist")
+    _yaml_file = config_file
+    try:
+        kwargs: dict[str, Any] = dict(overrides)
+        if secrets_dir is not None:
+            kwargs["_secrets_dir"] = secrets_dir
+        return Settings(**kwargs)
+    except ValidationError as err:
+        where = f" in {config_file}" if config_file else ""
+        lines = [f"invalid settings{where}:"]
+        for e in err.errors():
+            field = ".".join(str(p) for p in e["loc"]) or "(settings)"
+            env = "SAFETWIN_" + "__".join(str(p) for p in e["loc"]).upper()
+            lines.append(f"  {field}: {e['msg']} (environment variable {env})")
+        raise SettingsError("\n".join(lines)) from err
+    finally:
+        _yaml_file = None

@@ -1,0 +1,1 @@
+"""The digital twin: sites, buildings, floors, spaces and devices, and their live state."""

@@ -1,0 +1,114 @@
+"""The twin as written in YAML: site -> building -> floor -> space -> device.
+
+These models are also the API's read models of the twin.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from core.contract import DeviceId
+from twin.kinds import METRICS, DeviceKind, MetricSpec, SpaceKind
+
+Ident = DeviceId  # same rule for every twin id: usable as an MQTT topic level
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class LatLon(_Spec):
+    lat: float = Field(ge=-90, le=90, description="Latitude, degrees (WGS 84)")
+    lon: float = Field(ge=-180, le=180, description="Longitude, degrees (WGS 84)")
+
+
+class FloorPosition(_Spec):
+    x: float = Field(ge=0, le=1, description="Across the floor plan, fraction of its width")
+    y: float = Field(ge=0, le=1, description="Down the floor plan, fraction of its depth")
+
+
+class DeviceSpec(_Spec):
+    id: Ident
+    kind: DeviceKind = Field(description="What the device is")
+    name: str | None = Field(None, max_length=200, description="Label shown to people")
+    position: FloorPosition | None = Field(None, description="Place on the floor plan")
+    location: LatLon | None = Field(None, description="Place on the map, for devices outside buildings")
+    ranges: dict[str, tuple[float, float]] = Field(
+        default_factory=dict, description="Per-metric valid range overriding the kind's, [min, max]"
+    )
+    meta: dict[str, Any] = Field(
+        default_factory=dict, description="Free metadata: model, installed_on, calibrated_on, bump_test_on"
+    )
+
+    @model_validator(mode="after")
+    def _check_ranges(self) -> DeviceSpec:
+        known = METRICS[self.kind]
+        for metric, (lo, hi) in self.ranges.items():
+            if metric not in known:
+                raise ValueError(
+                    f"range given for metric {metric!r}, but a {self.kind.value} reports "
+                    f"{sorted(known) or 'no metrics'}"
+                )
+            if lo >= hi:
+                raise ValueError(f"range of {metric!r} must be [min, max] with min < max, got [{lo}, {hi}]")
+        return self
+
+    def metric_specs(self) -> dict[str, MetricSpec]:
+        """The metrics this device reports, with its own ranges applied."""
+        specs = dict(METRICS[self.kind])
+        for metric, (lo, hi) in self.ranges.items():
+            specs[metric] = MetricSpec(unit=specs[metric].unit, min=lo, max=hi)
+        return specs
+
+
+class SpaceSpec(_Spec):
+    id: Ident
+    name: str = Field(min_length=1, max_length=200, description="Label shown to people")
+    kind: SpaceKind = Field(description="What the space is; rules target space kinds")
+    confined: bool = Field(False, description="A confined space: entry needs a permit")
+    location: LatLon | None = Field(None, description="Place on the map, for spaces outside buildings")
+    devices: list[DeviceSpec] = Field(default_factory=list)
+
+
+class FloorSpec(_Spec):
+    level: int = Field(ge=-10, le=200, description="Floor number; negative below ground")
+    name: str = Field(min_length=1, max_length=50, description="e.g. 'B1', '1F'")
+    spaces: list[SpaceSpec] = Field(default_factory=list)
+
+
+class BuildingSpec(_Spec):
+    id: Ident
+    name: str = Field(min_length=1, max_length=200, description="Label shown to people")
+    location: LatLon = Field(description="Centre of the building on the map")
+    footprint: list[tuple[float, float]] = Field(
+        default_factory=list, description="Outline as [lon, lat] points (GeoJSON order), not closed"
+    )
+    floors_above: int = Field(1, ge=0, le=200, description="Storeys above ground")
+    floors_below: int = Field(0, ge=0, le=10, description="Storeys below ground")
+    floors: list[FloorSpec] = Field(default_factory=list, description="Floors that hold spaces")
+
+    @model_validator(mode="after")
+    def _check_footprint(self) -> BuildingSpec:
+        if self.footprint and len(self.footprint) < 3:
+            raise ValueError("footprint needs at least 3 [lon, lat] points")
+        return self
+
+
+class SiteSpec(_Spec):
+    id: Ident
+    name: str = Field(min_length=1, max_length=200, description="Label shown to people")
+    kind: Literal["street", "community", "construction_site", "enterprise", "venue"] = Field(
+        "community", description="What the site is"
+    )
+    street: str | None = Field(None, max_length=200, description="Street (sub-district) it belongs to")
+    location: LatLon = Field(description="Centre of the site on the map")
+    buildings: list[BuildingSpec] = Field(default_factory=list)
+    spaces: list[SpaceSpec] = Field(default_factory=list, description="Spaces outside buildings")
+
+
+class TwinSpec(_Spec):
+    version: Literal[1] = Field(1, description="Twin file format version")
+    name: str = Field(min_length=1, max_length=200, description="Name of the district the twin covers")
+    sites: list[SiteSpec] = Field(min_length=1)

@@ -1,0 +1,169 @@
+"""Live state of every device: last value per metric, last seen, online/offline, health."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from core.records import ReadingBatch
+from twin.twin import Twin
+
+
+class Health(StrEnum):
+    UNKNOWN = "unknown"  # never heard from
+    OK = "ok"
+    FAULT = "fault"  # reported a value outside the sensor's valid range
+    CLOCK_OFF = "clock_off"  # device clock far from ours
+    OFFLINE = "offline"
+
+
+class MetricValue(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    value: float = Field(description="Last value")
+    unit: str = Field(description="Unit of the value")
+    ts: int = Field(description="Measurement time of the last value, epoch ms")
+
+
+class DeviceLive(BaseModel):
+    """What the API shows of a device's live state."""
+
+    model_config = ConfigDict(frozen=True)
+
+    device_id: str
+    online: bool = Field(description="Heard from within the offline timeout and no last-will since")
+    health: Health
+    last_seen_ts: int | None = Field(description="When SafeTwin last received anything from it, epoch ms")
+    clock_skew_ms: int | None = Field(description="Device clock minus ours at the last reading, ms")
+    fault: str | None = Field(description="Why health is 'fault', if it is")
+    values: dict[str, MetricValue] = Field(description="Last value per metric")
+    actuator_state: dict[str, Any] | None = Field(description="Last state an actuator reported")
+
+
+class DeviceState:
+    """Mutable per-device state, kept small (slots) because a community has 400,000 devices."""
+
+    __slots__ = ("actuator_state", "clock_skew_ms", "fault", "last_seen", "online", "values", "will_offline")
+
+    def __init__(self) -> None:
+        self.values: dict[str, tuple[float, int]] = {}
+        self.last_seen: int | None = None
+        self.online = False
+        self.will_offline = False
+        self.clock_skew_ms: int | None = None
+        self.fault: str | None = None
+        self.actuator_state: dict[str, Any] | None = None
+
+
+class LiveState:
+    """Live state of every device in the twin; updated by ingest, read by the API."""
+
+    def __init__(self, twin: Twin, *, offline_after_ms: int, clock_skew_warn_ms: int) -> None:
+        self.twin = twin
+        self.offline_after_ms = offline_after_ms
+        self.clock_skew_warn_ms = clock_skew_warn_ms
+        self.devices: dict[str, DeviceState] = {d: DeviceState() for d in twin.devices}
+
+    def apply(self, batch: ReadingBatch) -> None:
+        """Take a batch of accepted readings; a value older than the one we hold does not replace it."""
+        devices = self.devices
+        for dev_id, metric, value, ts, recv in zip(
+            batch.device_id, batch.metric, batch.value, batch.ts, batch.received_ts, strict=True
+        ):
+            st = devices[dev_id]
+            held = st.values.get(metric)
+            if held is None or ts >= held[1]:
+                st.values[metric] = (value, ts)
+            st.clock_skew_ms = ts - recv
+            if st.last_seen is None or recv > st.last_seen:
+                st.last_seen = recv
+            st.online = True
+            st.will_offline = False
+
+    def touch(self, device_id: str, received_ms: int) -> None:
+        st = self.devices[device_id]
+        st.last_seen = max(st.last_seen or 0, received_ms)
+        st.online = True
+        st.will_offline = False
+
+    def set_fault(self, device_id: str, reason: str | None) -> None:
+        self.devices[device_id].fault = reason
+
+    def set_availability(self, device_id: str, online: bool, received_ms: int) -> None:
+        st = self.devices[device_id]
+        st.online = online
+        st.will_offline = not online
+        if online:
+            st.last_seen = max(st.last_seen or 0, received_ms)
+
+    def set_actuator_state(self, device_id: str, state: dict[str, Any], received_ms: int) -> None:
+        self.devices[device_id].actuator_state = state
+        self.touch(device_id, received_ms)
+
+    def sweep(self, now_ms: int) -> list[str]:
+        """Mark devices silent for longer than the timeout offline; return those that just went offline."""
+        went: list[str] = []
+        limit = now_ms - self.offline_after_ms
+        for dev_id, st in self.devices.items():
+            if st.online and st.last_seen is not None and st.last_seen < limit:
+                st.online = False
+                went.append(dev_id)
+        return went
+
+    def health(self, st: DeviceState) -> Health:
+        if st.last_seen is None and not st.will_offline:
+            return Health.UNKNOWN
+        if not st.online:
+            return Health.OFFLINE
+        if st.fault:
+            return Health.FAULT
+        if st.clock_skew_ms is not None and abs(st.clock_skew_ms) > self.clock_skew_warn_ms:
+            return Health.CLOCK_OFF
+        return Health.OK
+
+    def view(self, device_id: str) -> DeviceLive:
+        st = self.devices[device_id]
+        specs = self.twin.devices[device_id].metrics
+        return DeviceLive(
+            device_id=device_id,
+            online=st.online,
+            health=self.health(st),
+            last_seen_ts=st.last_seen,
+            clock_skew_ms=st.clock_skew_ms,
+            fault=st.fault,
+            values={
+                m: MetricValue(value=v, unit=specs[m].unit if m in specs else "", ts=ts)
+                for m, (v, ts) in st.values.items()
+            },
+            actuator_state=st.actuator_state,
+        )
+
+    def snapshot(self) -> dict[str, Any]:
+        """A JSON-able copy, saved periodically so a restart keeps the last known values."""
+        return {
+            dev_id: {
+                "values": {m: [v, ts] for m, (v, ts) in st.values.items()},
+                "last_seen": st.last_seen,
+                "online": st.online,
+                "fault": st.fault,
+                "clock_skew_ms": st.clock_skew_ms,
+                "actuator_state": st.actuator_state,
+            }
+            for dev_id, st in self.devices.items()
+            if st.last_seen is not None or st.values
+        }
+
+    def restore(self, snap: dict[str, Any]) -> None:
+        """Load a snapshot; devices no longer in the twin are skipped."""
+        for dev_id, data in snap.items():
+            st = self.devices.get(dev_id)
+            if st is None:
+                continue
+            st.values = {m: (float(v), int(ts)) for m, (v, ts) in data.get("values", {}).items()}
+            st.last_seen = data.get("last_seen")
+            st.online = bool(data.get("online"))
+            st.fault = data.get("fault")
+            st.clock_skew_ms = data.get("clock_skew_ms")
+            st.actuator_state = data.get("actuator_state")
