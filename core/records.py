@@ -108,3 +108,14 @@ class ReadingBatch:
             batch.append(r.ts, r.received_ts, r.device_id, r.metric, r.value, r.unit, r.site, r.building,
                          r.space, r.kind)
         return batch
+
+
+class SystemAlarm(BaseModel):
+    """An alarm about SafeTwin itself (history store down, spool full, broker unreachable)."""
+
+    model_config = ConfigDict(frozen=True)
+
+    key: str = Field(description="Stable identifier, e.g. 'history_spool_full'")
+    severity: str = Field(description="'warning' or 'critical'")
+    message: str = Field(description="What is wrong and what to do")
+    since_ts: int = Field(description="When it was raised, epoch ms")

@@ -1,0 +1,43 @@
+"""What the API is given to serve: injected by the app factory, never imported from elsewhere."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from pydantic import BaseModel, Field
+
+from core.records import SystemAlarm
+from ingest.registry import DeadLetterLog, UnregisteredDevices
+from store.base import HistoryBackend
+from twin.state import LiveState
+from twin.twin import Twin
+
+
+class IngestStats(BaseModel):
+    messages: int = Field(description="MQTT messages handled since start")
+    accepted_readings: int = Field(description="Readings accepted since start")
+    dead_letters: int = Field(description="Messages or values refused since start")
+    dead_letters_by_category: dict[str, int] = Field(description="Refusals by reason category")
+    unregistered_devices: int = Field(description="Unknown devices currently listed")
+
+
+class SystemStatus(BaseModel):
+    """Health of the platform itself."""
+
+    mqtt_connected: bool = Field(description="Ingest holds a broker connection")
+    ingest: IngestStats
+    history: dict[str, object] = Field(description="History writer status (backend, spool, counters)")
+    alarms: list[SystemAlarm] = Field(description="Active alarms about SafeTwin itself")
+    devices_total: int = Field(description="Devices in the twin")
+    devices_online: int = Field(description="Devices online now")
+
+
+@dataclass
+class ApiContext:
+    twin: Twin
+    live: LiveState
+    history: HistoryBackend
+    unregistered: UnregisteredDevices
+    dead_letters: DeadLetterLog
+    status: Callable[[], SystemStatus]

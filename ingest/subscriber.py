@@ -1,0 +1,146 @@
+"""The MQTT subscriber: the only reader of device telemetry on the broker.
+
+One aiomqtt client with a fixed id and a persistent session (QoS 1, clean_session off), so the broker
+keeps what devices send while SafeTwin is away.  Messages are taken off aiomqtt's queue in batches:
+one await for the first, then everything already queued, and the batch goes to the pipeline at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import aiomqtt
+
+from core.contract import Topics
+from core.settings import MqttSettings
+from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult
+
+log = logging.getLogger(__name__)
+
+ResultListener = Callable[[PipelineResult], None]
+
+
+def _capturing_queue(holder: list[asyncio.Queue[aiomqtt.Message]]) -> type[asyncio.Queue[aiomqtt.Message]]:
+    """A queue class for aiomqtt's `queue_type` that hands us the instance, so we can drain it."""
+
+    class _Queue(asyncio.Queue[aiomqtt.Message]):
+        def __init__(self) -> None:
+            super().__init__()
+            holder.append(self)
+
+    return _Queue
+
+
+def make_client(settings: MqttSettings, *, client_id: str | None = None, clean: bool = False,
+                **extra: Any) -> aiomqtt.Client:
+    """An aiomqtt client for the configured broker (embedded, mqtt:// or mqtts://)."""
+    host, port, tls = settings.endpoint()
+    tls_context = None
+    if tls:
+        tls_context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    return aiomqtt.Client(
+        host,
+        port,
+        username=settings.username,
+        password=settings.password.get_secret_value() if settings.password else None,
+        identifier=client_id or settings.client_id,
+        clean_session=clean,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        keepalive=settings.keepalive_s,
+        tls_context=tls_context,
+        **extra,
+    )
+
+
+@dataclass
+class SubscriberStatus:
+    connected: bool = False
+    connects: int = 0
+    batches: int = 0
+    last_error: str | None = None
+
+
+class Subscriber:
+    """Consumes the contract topics and drives the pipeline; reconnects with backoff."""
+
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topics: Topics,
+        pipeline: IngestPipeline,
+        *,
+        batch_max: int,
+        listeners: list[ResultListener] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.topics = topics
+        self.pipeline = pipeline
+        self.batch_max = batch_max
+        self.listeners = list(listeners or [])
+        self.status = SubscriberStatus()
+        self.ready = asyncio.Event()
+
+    async def run(self) -> None:
+        """Run until cancelled."""
+        delay = self.settings.reconnect_min_s
+        while True:
+            holder: list[asyncio.Queue[aiomqtt.Message]] = []
+            try:
+                async with make_client(self.settings, queue_type=_capturing_queue(holder)) as client:
+                    for flt in self.topics.ingest_subscriptions():
+                        await client.subscribe(flt, qos=1)
+                    self.status.connected = True
+                    self.status.connects += 1
+                    self.ready.set()
+                    log.info("ingest connected to %s, subscribed to %s/#", self._where(), self.topics.root)
+                    delay = self.settings.reconnect_min_s
+                    await self._consume(client, holder[0])
+            except aiomqtt.MqttError as err:
+                self.status.connected = False
+                self.status.last_error = str(err)
+                wait = delay * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
+                log.warning("broker %s unavailable (%s); reconnecting in %.1f s", self._where(), err, wait)
+                await asyncio.sleep(wait)
+                delay = min(delay * 2, self.settings.reconnect_max_s)
+            finally:
+                self.status.connected = False
+
+    def _where(self) -> str:
+        host, port, tls = self.settings.endpoint()
+        return f"{'mqtts' if tls else 'mqtt'}://{host}:{port}"
+
+    async def _consume(self, client: aiomqtt.Client, queue: asyncio.Queue[aiomqtt.Message]) -> None:
+        messages = client.messages
+        while True:
+            first = await anext(messages)
+            batch = [first]
+            while len(batch) < self.batch_max:
+                try:
+                    batch.append(queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            await self._handle(client, batch)
+
+    async def _handle(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
+        now = time.time_ns() // 1_000_000
+        inbound = [
+            InboundMessage(m.topic.value, m.payload if isinstance(m.payload, bytes) else bytes(str(m.payload),
+                                                                                              "utf-8"), now)
+            for m in batch
+        ]
+        result = self.pipeline.process(inbound)
+        self.status.batches += 1
+        for listener in self.listeners:
+            try:
+                listener(result)
+            except Exception:  # one bad listener must not stop ingest
+                log.exception("a pipeline listener failed; ingest goes on")
+        for category, letter in result.dead_letters:
+            await client.publish(self.topics.deadletter(category), letter.model_dump_json(), qos=0)
