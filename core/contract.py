@@ -69,7 +69,9 @@ class Telemetry(_Message):
     """
 
     v: Literal[1] = Field(1, description="Contract version")
-    ts: EpochMs | None = Field(None, description="Measurement time by the device clock; receive time if absent")
+    ts: EpochMs | None = Field(
+        None, description="Measurement time by the device clock; receive time if absent"
+    )
     seq: int | None = Field(None, ge=0, description="Optional per-device sequence number, for gap detection")
     metrics: dict[MetricName, float] = Field(
         min_length=1, max_length=64, description="Metric name to value, in the unit the device kind declares"
@@ -171,7 +173,9 @@ class Command(_Message):
     """
 
     v: Literal[1] = Field(1, description="Contract version")
-    correlation_id: str = Field(min_length=8, max_length=64, description="Echoed in every ack of this command")
+    correlation_id: str = Field(
+        min_length=8, max_length=64, description="Echoed in every ack of this command"
+    )
     action: str = Field(min_length=1, max_length=64, description="e.g. 'set', 'play', 'open', 'close'")
     params: dict[str, Any] = Field(default_factory=dict, description="Driver-specific, e.g. {'on': true}")
     issued_ts: EpochMs = Field(description="When SafeTwin issued the command")
@@ -221,7 +225,9 @@ class DeadLetter(_Message):
 
 # --- topics ----------------------------------------------------------------------------------
 
-TopicKind = Literal["telemetry", "gateway", "detection", "availability", "command", "ack", "state", "deadletter"]
+TopicKind = Literal[
+    "telemetry", "gateway", "detection", "availability", "command", "ack", "state", "deadletter"
+]
 
 
 class Topics:
@@ -229,7 +235,9 @@ class Topics:
 
     def __init__(self, prefix: str = DEFAULT_PREFIX) -> None:
         if not prefix or any(c in prefix for c in "+#") or prefix.endswith("/"):
-            raise ValueError(f"MQTT topic prefix {prefix!r} must be non-empty, without '+', '#' or a final '/'")
+            raise ValueError(
+                f"MQTT topic prefix {prefix!r} must be non-empty, without '+', '#' or a final '/'"
+            )
         self.prefix = prefix
         self.root = f"{prefix}/v{CONTRACT_VERSION}"
         self._depth = self.root.count("/") + 1

@@ -105,8 +105,18 @@ class ReadingBatch:
     def from_records(cls, records: list[ReadingRecord]) -> ReadingBatch:
         batch = cls()
         for r in records:
-            batch.append(r.ts, r.received_ts, r.device_id, r.metric, r.value, r.unit, r.site, r.building,
-                         r.space, r.kind)
+            batch.append(
+                r.ts,
+                r.received_ts,
+                r.device_id,
+                r.metric,
+                r.value,
+                r.unit,
+                r.site,
+                r.building,
+                r.space,
+                r.kind,
+            )
         return batch
 
 

@@ -11,9 +11,18 @@ from pathlib import Path
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 from pydantic_settings import (
     BaseSettings,
+    NestedSecretsSettingsSource,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     YamlConfigSettingsSource,
@@ -75,7 +84,9 @@ class InfluxSettings(_Section):
     token: SecretStr | None = Field(None, description="2.x / 3.x API token (sent as 'Authorization: Token')")
     username: str | None = Field(None, description="1.x user name")
     password: SecretStr | None = Field(None, description="1.x password")
-    create_database: bool = Field(True, description="Issue CREATE DATABASE on start (1.x; ignored if refused)")
+    create_database: bool = Field(
+        True, description="Issue CREATE DATABASE on start (1.x; ignored if refused)"
+    )
     timeout_s: float = Field(10.0, gt=0, description="HTTP timeout per request, seconds")
 
 
@@ -110,14 +121,18 @@ class IngestSettings(_Section):
 class ApiSettings(_Section):
     host: str = Field("127.0.0.1", description="Interface of the API and dashboard")
     port: int = Field(8050, ge=0, le=65535, description="Port of the API and dashboard")
-    secret_key: SecretStr = Field(SecretStr(DEV_SECRET), description="Signs sessions; must be set in production")
+    secret_key: SecretStr = Field(
+        SecretStr(DEV_SECRET), description="Signs sessions; must be set in production"
+    )
 
 
 class SimulatorSettings(_Section):
     enabled: bool = Field(False, description="Run the device simulators inside `safetwin run`")
     interval_s: float = Field(5.0, gt=0, description="Seconds between readings of one device")
     gateway_batch: bool = Field(False, description="Send gateway batches instead of one message per device")
-    event_probability: float = Field(0.002, ge=0, le=1, description="Chance per reading of a gas event starting")
+    event_probability: float = Field(
+        0.002, ge=0, le=1, description="Chance per reading of a gas event starting"
+    )
 
 
 class Settings(BaseSettings):
@@ -163,7 +178,13 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, file_secret_settings]
+        secrets = NestedSecretsSettingsSource(
+            file_secret_settings,
+            secrets_prefix="",
+            secrets_nested_delimiter="__",
+            secrets_dir_missing="error",
+        )
+        sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings, secrets]
         if _yaml_file is not None:
             sources.append(YamlConfigSettingsSource(settings_cls, yaml_file=_yaml_file))
         return tuple(sources)
@@ -172,7 +193,9 @@ class Settings(BaseSettings):
 _yaml_file: Path | None = None
 
 
-def load_settings(config_file: Path | None = None, secrets_dir: Path | None = None, **overrides: Any) -> Settings:
+def load_settings(
+    config_file: Path | None = None, secrets_dir: Path | None = None, **overrides: Any
+) -> Settings:
     """Load settings, turning validation errors into one message that names each field and the fix."""
     global _yaml_file  # noqa: PLW0603 - pydantic-settings takes sources from a classmethod
     if config_file is not None and not config_file.is_file():
@@ -181,6 +204,8 @@ def load_settings(config_file: Path | None = None, secrets_dir: Path | None = No
     try:
         kwargs: dict[str, Any] = dict(overrides)
         if secrets_dir is not None:
+            if not secrets_dir.is_dir():
+                raise SettingsError(f"secrets directory {secrets_dir} does not exist")
             kwargs["_secrets_dir"] = secrets_dir
         return Settings(**kwargs)
     except ValidationError as err:

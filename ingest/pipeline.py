@@ -110,16 +110,20 @@ class IngestPipeline:
         return out
 
     def _one(self, msg: InboundMessage, out: PipelineResult) -> None:
-        if len(msg.payload) > self.max_payload_bytes:
-            self._dead(out, "oversize", msg, None, None,
-                       f"payload of {len(msg.payload)} bytes exceeds the limit of {self.max_payload_bytes}")
-            return
         parsed = self.topics.parse(msg.topic)
         if parsed is None:
-            self._dead(out, "bad_topic", msg, None, None,
-                       f"topic is not part of the contract; expected {self.topics.root}/<kind>/<device_id>")
+            self._dead(
+                out, "bad_topic", msg, None, None,
+                f"topic is not part of the contract; expected {self.topics.root}/<kind>/<device_id>",
+            )
             return
         kind, ident = parsed
+        if len(msg.payload) > self.max_payload_bytes:
+            self._dead(
+                out, "oversize", msg, ident, "(payload)",
+                f"payload of {len(msg.payload)} bytes exceeds the limit of {self.max_payload_bytes}",
+            )
+            return
         if kind == "telemetry":
             self._telemetry(msg, ident, out)
         elif kind == "gateway":
@@ -147,9 +151,15 @@ class IngestPipeline:
         payload = msg.payload if part is None else orjson.dumps(part)
         if self.unregistered.record(device_id, msg.topic, payload, msg.received_ms):
             out.new_unregistered.append(device_id)
-        self._dead(out, "unknown_device", msg, device_id, "device_id",
-                   f"device {device_id!r} is not in the twin; add it to the twin file or provision it, "
-                   "its messages are listed under unregistered devices meanwhile")
+        self._dead(
+            out,
+            "unknown_device",
+            msg,
+            device_id,
+            "device_id",
+            f"device {device_id!r} is not in the twin; add it to the twin file or provision it, "
+            "its messages are listed under unregistered devices meanwhile",
+        )
         return False
 
     def _telemetry(self, msg: InboundMessage, device_id: str, out: PipelineResult) -> None:
@@ -217,17 +227,35 @@ class IngestPipeline:
         for metric, value in metrics.items():
             spec = specs.get(metric)
             if spec is None:
-                self._dead(out, "unknown_metric", msg, device_id, f"{path}.{metric}",
-                           f"a {place.kind.value} reports {sorted(specs) or 'no metrics'}, not {metric!r}")
+                self._dead(
+                    out,
+                    "unknown_metric",
+                    msg,
+                    device_id,
+                    f"{path}.{metric}",
+                    f"a {place.kind.value} reports {sorted(specs) or 'no metrics'}, not {metric!r}",
+                )
                 continue
             if not spec.min <= value <= spec.max:
-                reason = (f"value {value} {spec.unit} is outside the valid range "
-                          f"[{spec.min}, {spec.max}] of this {place.kind.value}; sensor fault suspected")
+                reason = (
+                    f"value {value} {spec.unit} is outside the valid range "
+                    f"[{spec.min}, {spec.max}] of this {place.kind.value}; sensor fault suspected"
+                )
                 self._dead(out, "out_of_range", msg, device_id, f"{path}.{metric}", reason)
                 self.live.set_fault(device_id, f"{metric}: {reason}")
                 continue
-            batch.append(when, recv, device_id, metric, value, spec.unit, place.site, place.building,
-                         place.space, place.kind.value)
+            batch.append(
+                when,
+                recv,
+                device_id,
+                metric,
+                value,
+                spec.unit,
+                place.site,
+                place.building,
+                place.space,
+                place.kind.value,
+            )
 
     def _availability(self, msg: InboundMessage, device_id: str, out: PipelineResult) -> None:
         if not self._known(msg, device_id, out):
@@ -241,8 +269,14 @@ class IngestPipeline:
                 state = Availability.model_validate_json(msg.payload).state
             except ValidationError as err:
                 path, reason = _describe(err)
-                self._dead(out, "invalid", msg, device_id, path,
-                           f"{reason}; expected 'online', 'offline' or an Availability object")
+                self._dead(
+                    out,
+                    "invalid",
+                    msg,
+                    device_id,
+                    path,
+                    f"{reason}; expected 'online', 'offline' or an Availability object",
+                )
                 return
         self.live.set_availability(device_id, state == AvailabilityState.ONLINE, msg.received_ms)
         out.availability.append((device_id, state))
@@ -251,8 +285,14 @@ class IngestPipeline:
         if not self._known(msg, camera_id, out):
             return
         if self.twin.devices[camera_id].kind != DeviceKind.CAMERA:
-            self._dead(out, "invalid", msg, camera_id, "(topic)",
-                       f"device {camera_id!r} is a {self.twin.devices[camera_id].kind.value}, not a camera")
+            self._dead(
+                out,
+                "invalid",
+                msg,
+                camera_id,
+                "(topic)",
+                f"device {camera_id!r} is a {self.twin.devices[camera_id].kind.value}, not a camera",
+            )
             return
         try:
             det = Detection.model_validate_json(msg.payload)
@@ -294,8 +334,12 @@ class IngestPipeline:
             off = abs(ts - recv) > limit
             if off and dev not in self._skew_reported:
                 self._skew_reported.add(dev)
-                log.warning("device %s clock is %.0f s off SafeTwin's; readings keep both times, "
-                            "check the device's time sync", dev, (ts - recv) / 1000)
+                log.warning(
+                    "device %s clock is %.0f s off SafeTwin's; readings keep both times, "
+                    "check the device's time sync",
+                    dev,
+                    (ts - recv) / 1000,
+                )
             elif not off and dev in self._skew_reported:
                 self._skew_reported.discard(dev)
 
@@ -308,8 +352,14 @@ class IngestPipeline:
         path: str | None,
         reason: str,
     ) -> None:
-        letter = DeadLetter(topic=msg.topic, device_id=device_id, field=path, reason=reason,
-                            received_ts=msg.received_ms, payload=payload_text(msg.payload))
+        letter = DeadLetter(
+            topic=msg.topic,
+            device_id=device_id,
+            field=path,
+            reason=reason,
+            received_ts=msg.received_ms,
+            payload=payload_text(msg.payload),
+        )
         self.dead_letter_log.add(category, letter)
         out.dead_letters.append((category, letter))
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins
 import logging
 import threading
 import time
@@ -68,10 +69,10 @@ class UnregisteredDevices:
         with self._lock:
             return sorted(self._items.values(), key=lambda d: d.last_seen_ts, reverse=True)
 
-    def dump(self) -> list[dict[str, Any]]:
+    def dump(self) -> builtins.list[dict[str, Any]]:
         return [d.model_dump() for d in self.list()]
 
-    def load(self, items: list[dict[str, Any]]) -> None:
+    def load(self, items: builtins.list[dict[str, Any]]) -> None:
         with self._lock:
             for item in items:
                 d = UnregisteredDevice.model_validate(item)

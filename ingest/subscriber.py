@@ -31,15 +31,16 @@ def _capturing_queue(holder: list[asyncio.Queue[aiomqtt.Message]]) -> type[async
     """A queue class for aiomqtt's `queue_type` that hands us the instance, so we can drain it."""
 
     class _Queue(asyncio.Queue[aiomqtt.Message]):
-        def __init__(self) -> None:
-            super().__init__()
+        def __init__(self, maxsize: int = 0) -> None:
+            super().__init__(maxsize)
             holder.append(self)
 
     return _Queue
 
 
-def make_client(settings: MqttSettings, *, client_id: str | None = None, clean: bool = False,
-                **extra: Any) -> aiomqtt.Client:
+def make_client(
+    settings: MqttSettings, *, client_id: str | None = None, clean: bool = False, **extra: Any
+) -> aiomqtt.Client:
     """An aiomqtt client for the configured broker (embedded, mqtt:// or mqtts://)."""
     host, port, tls = settings.endpoint()
     tls_context = None
@@ -105,7 +106,7 @@ class Subscriber:
             except aiomqtt.MqttError as err:
                 self.status.connected = False
                 self.status.last_error = str(err)
-                wait = delay * (0.8 + 0.4 * random.random())  # noqa: S311 - jitter, not crypto
+                wait = delay * (0.8 + 0.4 * random.random())  # jitter, not crypto
                 log.warning("broker %s unavailable (%s); reconnecting in %.1f s", self._where(), err, wait)
                 await asyncio.sleep(wait)
                 delay = min(delay * 2, self.settings.reconnect_max_s)
@@ -131,8 +132,11 @@ class Subscriber:
     async def _handle(self, client: aiomqtt.Client, batch: list[aiomqtt.Message]) -> None:
         now = time.time_ns() // 1_000_000
         inbound = [
-            InboundMessage(m.topic.value, m.payload if isinstance(m.payload, bytes) else bytes(str(m.payload),
-                                                                                              "utf-8"), now)
+            InboundMessage(
+                m.topic.value,
+                m.payload if isinstance(m.payload, bytes) else bytes(str(m.payload), "utf-8"),
+                now,
+            )
             for m in batch
         ]
         result = self.pipeline.process(inbound)

@@ -78,7 +78,5 @@ METRICS: dict[DeviceKind, dict[str, MetricSpec]] = {
     DeviceKind.PANIC_BUTTON: {"pressed": MetricSpec(unit="", min=0, max=1), **_BATTERY},
 }
 
-SENSOR_KINDS = frozenset(
-    k for k, m in METRICS.items() if k not in (DeviceKind.FAN, DeviceKind.CAMERA) and m
-)
+SENSOR_KINDS = frozenset(k for k, m in METRICS.items() if k not in (DeviceKind.FAN, DeviceKind.CAMERA) and m)
 ACTUATOR_KINDS = frozenset({DeviceKind.FAN, DeviceKind.SPEAKER, DeviceKind.VALVE, DeviceKind.RELAY})

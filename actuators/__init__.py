@@ -1,0 +1,1 @@
+"""Actuator drivers (fans, speakers, valves, relays, notifications) and the command lifecycle."""

@@ -1,0 +1,195 @@
+"""Ingest rate of one `safetwin` process into each history backend.
+
+    python -m bench.ingest [--count 60000] [--backends duckdb,influxdb]
+
+Starts its own Mosquitto (and InfluxDB server), one SafeTwin process without the dashboard, and a
+load generator process.  For each backend and for single-reading messages and gateway batches it
+measures readings/s from the first publication until history has written them all, and the raw
+broker rate (the same publisher to a bare subscriber) as the ceiling.  The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import orjson
+
+from tests.fixtures.influx import InfluxServer
+from tests.fixtures.mosquitto import MosquittoBroker, free_port, wait_port
+from twin.loader import load_twin_file
+from twin.twin import Twin
+
+ROOT = Path(__file__).resolve().parent.parent
+TICKS = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICKS
+
+
+def _rss_mb(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def _loadgen(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen(
+        [sys.executable, "-m", "bench.loadgen", *args], cwd=ROOT, text=True, stdout=subprocess.PIPE
+    )
+
+
+def _last_json(proc: subprocess.Popen[str], timeout: float = 300) -> dict[str, Any]:
+    out, _ = proc.communicate(timeout=timeout)
+    return dict(orjson.loads(out.strip().splitlines()[-1]))
+
+
+def raw_broker_rate(port: int, count: int, devices: str) -> float:
+    """Readings/s of the publisher to a bare counting subscriber: the ceiling on this machine."""
+    sub = _loadgen("count", "--port", str(port), "--topic", "ceiling/#", "--count", str(count))
+    assert sub.stdout is not None
+    sub.stdout.readline()  # "ready"
+    pub = _last_json(
+        _loadgen(
+            "publish", "--port", str(port), "--prefix", "ceiling", "--count", str(count), "--devices", devices
+        )
+    )
+    got = _last_json(sub)
+    return count / (got["last_epoch"] - pub["start_epoch"])
+
+
+class SafeTwinProcess:
+    def __init__(self, workdir: Path, broker_port: int, backend: str, influx_url: str | None) -> None:
+        self.port = free_port()
+        env = dict(os.environ)
+        env.update(
+            {
+                "SAFETWIN_MQTT__URL": f"mqtt://127.0.0.1:{broker_port}",
+                "SAFETWIN_MQTT__CLIENT_ID": f"bench-ingest-{backend}",
+                "SAFETWIN_STORE__BACKEND": backend,
+                "SAFETWIN_STORE__DUCKDB_PATH": str(workdir / "history.duckdb"),
+                "SAFETWIN_STORE__SPOOL_DIR": str(workdir / "spool"),
+                "SAFETWIN_STATE__SQLITE_PATH": str(workdir / "state.sqlite"),
+                "SAFETWIN_API__PORT": str(self.port),
+                "SAFETWIN_LOG_LEVEL": "WARNING",
+            }
+        )
+        if influx_url:
+            env["SAFETWIN_STORE__INFLUX__URL"] = influx_url
+            env["SAFETWIN_STORE__INFLUX__DATABASE"] = "bench"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "safetwin", "run", "--no-dashboard"],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.DEVNULL,
+        )
+        wait_port("127.0.0.1", self.port, timeout=60)
+        self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}/api/v1", timeout=10)
+
+    def written(self) -> int:
+        return int(self.http.get("/status").json()["history"]["written_points"])
+
+    def stop(self) -> None:
+        self.http.close()
+        self.proc.terminate()
+        self.proc.wait(timeout=60)
+
+
+def measure(st: SafeTwinProcess, broker_port: int, mode: str, count: int, devices: str) -> dict[str, Any]:
+    before = st.written()
+    cpu0 = _cpu_seconds(st.proc.pid)
+    pub = _loadgen(
+        "publish",
+        "--port",
+        str(broker_port),
+        "--mode",
+        mode,
+        "--count",
+        str(count),
+        "--devices",
+        devices,
+        "--batch",
+        "200",
+    )
+    result = _last_json(pub)
+    deadline = time.monotonic() + 300
+    while st.written() < before + count:
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"only {st.written() - before} of {count} readings written in 300 s")
+        time.sleep(0.02)
+    end = time.time()
+    elapsed = end - result["start_epoch"]
+    return {
+        "readings_per_s": round(count / elapsed),
+        "seconds": round(elapsed, 2),
+        "cpu_percent": round(100 * (_cpu_seconds(st.proc.pid) - cpu0) / elapsed),
+        "rss_mb": round(_rss_mb(st.proc.pid)),
+    }
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--count", type=int, default=60_000, help="readings per measurement")
+    p.add_argument("--backends", default="duckdb,influxdb")
+    args = p.parse_args()
+    twin = Twin(load_twin_file(ROOT / "data" / "demo-twin.yaml"))
+    devices = ",".join(d for d, place in twin.devices.items() if "co" in place.metrics)
+    figures: dict[str, Any] = {"count": args.count, "cores": os.cpu_count()}
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        (work / "mosquitto").mkdir()
+        broker = MosquittoBroker(workdir=work / "mosquitto")
+        broker.start()
+        try:
+            figures["raw_broker_messages_per_s"] = round(raw_broker_rate(broker.port, args.count, devices))
+            print(f"raw broker (publisher -> bare subscriber): {figures['raw_broker_messages_per_s']} msg/s")
+            for backend in args.backends.split(","):
+                figures[backend] = run_backend(
+                    work, broker, backend, args.count, devices, figures["raw_broker_messages_per_s"]
+                )
+        finally:
+            broker.stop()
+    print(orjson.dumps(figures).decode())
+    return 0
+
+
+def run_backend(
+    work: Path, broker: MosquittoBroker, backend: str, count: int, devices: str, ceiling: float
+) -> dict[str, Any]:
+    influx: InfluxServer | None = None
+    out: dict[str, Any] = {}
+    bdir = work / backend
+    bdir.mkdir()
+    if backend == "influxdb":
+        (bdir / "influx").mkdir()
+        influx = InfluxServer(workdir=bdir / "influx")
+        influx.start()
+    st = SafeTwinProcess(bdir, broker.port, backend, influx.url if influx else None)
+    try:
+        for mode in ("single", "batch"):
+            out[mode] = measure(st, broker.port, mode, count, devices)
+            out[mode]["ratio_to_raw_broker"] = round(out[mode]["readings_per_s"] / ceiling, 2)
+            print(
+                f"{backend:9s} {mode:6s}: {out[mode]['readings_per_s']:>8} readings/s "
+                f"({out[mode]['seconds']} s, safetwin CPU {out[mode]['cpu_percent']} %, "
+                f"RSS {out[mode]['rss_mb']} MB, {out[mode]['ratio_to_raw_broker']} of raw broker)"
+            )
+    finally:
+        st.stop()
+        if influx:
+            influx.stop()
+    return out
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Rule engine: threshold, duration, exposure, combined and anomaly rules over twin readings."""

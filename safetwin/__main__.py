@@ -1,0 +1,5 @@
+import sys
+
+from safetwin.cli import main
+
+sys.exit(main())

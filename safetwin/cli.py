@@ -1,0 +1,144 @@
+"""The `safetwin` command: run, simulate, check-twin, settings."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+from core.errors import SafeTwinError
+from core.settings import Settings, load_settings
+
+log = logging.getLogger("safetwin")
+
+
+def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
+    return load_settings(args.config, secrets_dir=args.secrets_dir, **overrides)
+
+
+def _setup_logging(level: str) -> None:
+    logging.basicConfig(
+        level=level, format="%(asctime)s %(levelname)-7s %(name)s: %(message)s", datefmt="%H:%M:%S"
+    )
+    for noisy in ("amqtt", "transitions", "httpx", "werkzeug"):
+        logging.getLogger(noisy).setLevel(logging.WARNING)
+
+
+async def _until_signal(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+async def _run(settings: Settings, simulate: bool, dashboard: bool) -> None:
+    from safetwin.runtime import SafeTwin
+
+    app = SafeTwin.from_settings(settings)
+    await _until_signal(app.stopping)
+
+    async def announce() -> None:
+        await app.ready.wait()
+        where = app.api_url or "(no API)"
+        print(
+            f"\nSafeTwin is running.\n  Dashboard: {where}/\n  API docs:  {where}/api/v1/docs\n"
+            f"  Devices in the twin: {len(app.twin.devices)}; simulators "
+            f"{'on' if simulate else 'off'}.  Press Ctrl-C to stop.\n",
+            flush=True,
+        )
+
+    task = asyncio.create_task(announce())
+    try:
+        await app.run(simulate=simulate, dashboard=dashboard)
+    finally:
+        task.cancel()
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """Start SafeTwin: broker (embedded by default), ingest, history, API and dashboard."""
+    overrides: dict[str, Any] = {}
+    if args.twin:
+        overrides["twin"] = {"path": args.twin}
+    settings = _settings(args, **overrides)
+    _setup_logging(settings.log_level)
+    asyncio.run(_run(settings, simulate=args.simulate, dashboard=not args.no_dashboard))
+    return 0
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Publish simulated readings of the twin's devices to the configured broker."""
+    from simulators.publisher import simulate_main
+    from twin.loader import load_twin_file
+    from twin.twin import Twin
+
+    settings = _settings(args)
+    _setup_logging(settings.log_level)
+    if args.gateway:
+        settings.simulator.gateway_batch = True
+    if args.interval:
+        settings.simulator.interval_s = args.interval
+    twin = Twin(load_twin_file(Path(args.twin or settings.twin.path)))
+    simulate_main(settings, twin, args.duration)
+    return 0
+
+
+def cmd_check_twin(args: argparse.Namespace) -> int:
+    """Validate a twin file and print what it holds."""
+    from twin.loader import load_twin_file
+    from twin.twin import Twin
+
+    twin = Twin(load_twin_file(Path(args.file)))
+    print(
+        f"{args.file}: OK — {len(twin.sites)} sites, {len(twin.buildings)} buildings, "
+        f"{len(twin.spaces)} spaces, {len(twin.devices)} devices"
+    )
+    return 0
+
+
+def cmd_settings(args: argparse.Namespace) -> int:
+    """Print the effective settings (secrets hidden)."""
+    print(_settings(args).model_dump_json(indent=2))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="safetwin", description="SafeTwin digital-twin safety monitoring")
+    p.add_argument("--config", type=Path, help="YAML settings file (environment variables override it)")
+    p.add_argument("--secrets-dir", type=Path, help="Directory of secret files, one per setting")
+    sub = p.add_subparsers(dest="command", required=True)
+    run = sub.add_parser("run", help=cmd_run.__doc__)
+    run.add_argument("--simulate", action="store_true", help="Also run the device simulators")
+    run.add_argument("--no-dashboard", action="store_true", help="Serve the API only")
+    run.add_argument("--twin", type=Path, help="Twin YAML file (default: settings twin.path)")
+    run.set_defaults(func=cmd_run)
+    sim = sub.add_parser("simulate", help=cmd_simulate.__doc__)
+    sim.add_argument("--twin", type=Path, help="Twin YAML file (default: settings twin.path)")
+    sim.add_argument("--duration", type=float, help="Seconds to run (default: until Ctrl-C)")
+    sim.add_argument("--interval", type=float, help="Seconds between readings of one device")
+    sim.add_argument("--gateway", action="store_true", help="Send gateway batches, one per site")
+    sim.set_defaults(func=cmd_simulate)
+    chk = sub.add_parser("check-twin", help=cmd_check_twin.__doc__)
+    chk.add_argument("file", type=Path)
+    chk.set_defaults(func=cmd_check_twin)
+    st = sub.add_parser("settings", help=cmd_settings.__doc__)
+    st.set_defaults(func=cmd_settings)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        with contextlib.suppress(KeyboardInterrupt):
+            return int(args.func(args))
+        return 130
+    except (SafeTwinError, OSError) as err:
+        print(f"safetwin: {err}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,271 @@
+"""The composition root: builds every part from settings and runs them as one asyncio TaskGroup.
+
+Each concern is one task (embedded broker, ingest, housekeeping, API + dashboard, simulators);
+blocking work (history writes) has its own thread.  Nothing below `safetwin/` imports this module.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import socket
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import uvicorn
+from api.server import create_server_app
+
+from api.context import ApiContext, IngestStats, SystemStatus
+from core.contract import Topics, now_ms
+from core.errors import StoreError
+from core.records import SystemAlarm
+from core.settings import Settings
+from ingest.pipeline import IngestPipeline, PipelineResult, stats
+from ingest.registry import DeadLetterLog, UnregisteredDevices
+from ingest.subscriber import Subscriber
+from safetwin.embedded_broker import EmbeddedBroker
+from store.base import HistoryBackend
+from store.factory import make_history
+from store.spool import DiskSpool
+from store.state_sqlite import SqliteStateStore
+from store.writer import HistoryWriter
+from twin.loader import load_twin_file
+from twin.state import LiveState
+from twin.twin import Twin
+
+log = logging.getLogger(__name__)
+
+_ALARMS = {
+    "history_spool_full": ("critical", None),
+    "history_store_down": ("warning", None),
+    "history_spool_ok": (None, "history_spool_full"),
+    "history_store_up": (None, "history_store_down"),
+}
+
+
+class _Server(uvicorn.Server):
+    """uvicorn without its own signal handling: the runtime owns Ctrl-C."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+class SafeTwin:
+    """One SafeTwin process: ingest, twin, history, API and dashboard."""
+
+    def __init__(
+        self, settings: Settings, twin: Twin, history: HistoryBackend, state: SqliteStateStore
+    ) -> None:
+        self.settings = settings
+        self.twin = twin
+        self.history = history
+        self.state = state
+        self.topics = Topics(settings.mqtt.topic_prefix)
+        self.live = LiveState(
+            twin,
+            offline_after_ms=int(settings.twin.offline_after_s * 1000),
+            clock_skew_warn_ms=int(settings.ingest.clock_skew_warn_s * 1000),
+        )
+        self.dead_letters = DeadLetterLog(keep=settings.ingest.dead_letter_keep)
+        self.unregistered = UnregisteredDevices()
+        self.pipeline = IngestPipeline(
+            twin,
+            self.live,
+            self.topics,
+            max_payload_bytes=settings.ingest.max_payload_bytes,
+            dead_letters=self.dead_letters,
+            unregistered=self.unregistered,
+        )
+        st = settings.store
+        self.writer = HistoryWriter(
+            history,
+            DiskSpool(st.spool_dir, st.spool_max_bytes),
+            flush_interval_s=st.flush_interval_s,
+            batch_max_points=st.batch_max_points,
+            retry_interval_s=st.retry_interval_s,
+            on_alarm=self._on_history_alarm,
+        )
+        self.subscriber = Subscriber(
+            settings.mqtt,
+            self.topics,
+            self.pipeline,
+            batch_max=settings.ingest.batch_max_messages,
+            listeners=[self._to_history],
+        )
+        self._alarms: dict[str, SystemAlarm] = {}
+        self._alarm_lock = threading.Lock()
+        self.ready = asyncio.Event()
+        self.stopping = asyncio.Event()
+        self.api_port: int | None = None
+        self.api_url: str | None = None
+        self._server: uvicorn.Server | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> SafeTwin:
+        """Load the twin and open the stores the settings name."""
+        twin = Twin(load_twin_file(Path(settings.twin.path)))
+        return cls(settings, twin, make_history(settings.store), SqliteStateStore(settings.state.sqlite_path))
+
+    # --- wiring ---------------------------------------------------------------------------------
+
+    def _to_history(self, result: PipelineResult) -> None:
+        if result.readings:
+            self.writer.submit(result.readings)
+
+    def _on_history_alarm(self, key: str, message: str) -> None:
+        severity, clears = _ALARMS.get(key, ("warning", None))
+        with self._alarm_lock:
+            if clears is not None:
+                self._alarms.pop(clears, None)
+                log.info("%s", message)
+            else:
+                self._alarms.setdefault(
+                    key,
+                    SystemAlarm(key=key, severity=severity or "warning", message=message, since_ts=now_ms()),
+                )
+
+    def system_alarms(self) -> list[SystemAlarm]:
+        with self._alarm_lock:
+            alarms = list(self._alarms.values())
+        if not self.subscriber.status.connected and self.subscriber.status.connects:
+            alarms.append(
+                SystemAlarm(
+                    key="mqtt_disconnected",
+                    severity="critical",
+                    message=f"ingest lost the broker: {self.subscriber.status.last_error}",
+                    since_ts=now_ms(),
+                )
+            )
+        return alarms
+
+    def system_status(self) -> SystemStatus:
+        online = sum(1 for st in self.live.devices.values() if st.online)
+        return SystemStatus(
+            mqtt_connected=self.subscriber.status.connected,
+            ingest=IngestStats(**stats(self.pipeline)),
+            history=self.writer.status().model_dump(),
+            alarms=self.system_alarms(),
+            devices_total=len(self.twin.devices),
+            devices_online=online,
+        )
+
+    def api_context(self) -> ApiContext:
+        return ApiContext(
+            twin=self.twin,
+            live=self.live,
+            history=self.history,
+            unregistered=self.unregistered,
+            dead_letters=self.dead_letters,
+            status=self.system_status,
+        )
+
+    # --- running --------------------------------------------------------------------------------
+
+    def _restore(self) -> None:
+        snap = self.state.load("live_state")
+        if snap:
+            self.live.restore(snap)
+            log.info("restored the live state of %d devices", len(snap))
+        unreg = self.state.load("unregistered")
+        if unreg:
+            self.unregistered.load(unreg)
+
+    def save_state(self) -> None:
+        self.state.save("live_state", self.live.snapshot())
+        self.state.save("unregistered", self.unregistered.dump())
+
+    async def _housekeeping(self) -> None:
+        every = self.settings.state.snapshot_interval_s
+        last_save = asyncio.get_running_loop().time()
+        while True:
+            await asyncio.sleep(1.0)
+            for dev in self.live.sweep(now_ms()):
+                log.warning(
+                    "device %s went offline: nothing heard for %.0f s",
+                    dev,
+                    self.settings.twin.offline_after_s,
+                )
+            if asyncio.get_running_loop().time() - last_save >= every:
+                last_save = asyncio.get_running_loop().time()
+                await asyncio.to_thread(self.save_state)
+
+    async def _serve_api(self, dashboard: bool) -> None:
+        host, port = self.settings.api.host, self.settings.api.port
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            sock.close()
+            raise OSError(
+                f"the API cannot listen on {host}:{port} ({err.strerror}); free the port or set "
+                "SAFETWIN_API__PORT"
+            ) from err
+        sock.listen(128)
+        self.api_port = sock.getsockname()[1]
+        base = f"http://{host}:{self.api_port}"
+        app = create_server_app(self.api_context(), dashboard=dashboard, api_base_url=base)
+        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        self._server = server
+        self.api_url = base
+        log.info("API at %s/api/v1/docs%s", base, f", dashboard at {base}/" if dashboard else "")
+        try:
+            await server.serve(sockets=[sock])
+        finally:
+            sock.close()
+
+    async def _mark_ready(self, api: bool) -> None:
+        await self.subscriber.ready.wait()
+        while api and self.api_url is None:
+            await asyncio.sleep(0.05)
+        self.ready.set()
+
+    async def run(self, *, simulate: bool = False, api: bool = True, dashboard: bool = True) -> None:
+        """Run until `stopping` is set; then stop every part in order and flush history."""
+        broker: EmbeddedBroker | None = None
+        if self.settings.mqtt.is_embedded:
+            broker = EmbeddedBroker(self.settings.mqtt.embedded_host, self.settings.mqtt.embedded_port)
+            await broker.start()
+        try:
+            await asyncio.to_thread(self.history.open)
+        except StoreError as err:  # the writer opens it when it comes; points wait in the spool
+            log.warning("history store not reachable at start (%s); readings are spooled until it is", err)
+        self._restore()
+        self.writer.start()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tasks = [
+                    tg.create_task(self.subscriber.run(), name="ingest"),
+                    tg.create_task(self._housekeeping(), name="housekeeping"),
+                ]
+                if api:
+                    tg.create_task(self._serve_api(dashboard), name="api")
+                if simulate:
+                    from simulators.publisher import run_simulator
+
+                    tasks.append(
+                        tg.create_task(
+                            run_simulator(self.settings, self.twin, self.stopping), name="simulator"
+                        )
+                    )
+                tasks.append(tg.create_task(self._mark_ready(api), name="ready"))
+                await self.stopping.wait()
+                if self._server is not None:
+                    self._server.should_exit = True  # finishes open requests, then returns
+                for t in tasks:
+                    t.cancel()
+        finally:
+            await asyncio.to_thread(self._shutdown)
+            if broker is not None:
+                await broker.stop()
+
+    def _shutdown(self) -> None:
+        if not self.writer.stop(timeout=30):
+            log.error("history writer did not finish in 30 s; unwritten points stay in the spool")
+        self.save_state()
+        self.history.close()
+        self.state.close()
+        log.info("SafeTwin stopped")

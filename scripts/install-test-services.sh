@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Install what the integration tests run for real: Mosquitto, InfluxDB, Chromium + ChromeDriver.
+# The tests start their own instances on free ports; nothing here listens on a fixed port.
+set -euo pipefail
+
+declare -A need=(
+  [mosquitto]=/usr/sbin/mosquitto
+  [influxdb]=/usr/bin/influxd
+  [chromium]=/usr/bin/chromium
+  [chromium-driver]=/usr/bin/chromedriver
+)
+missing=()
+for pkg in "${!need[@]}"; do
+  [ -x "${need[$pkg]}" ] || missing+=("$pkg")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "test services present: mosquitto, influxd, chromium, chromedriver"
+  exit 0
+fi
+if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
+  echo "missing Debian packages for the integration tests: ${missing[*]}" >&2
+  echo "install them with: sudo apt-get install ${missing[*]}" >&2
+  echo "(tests that need them will fail with the same message)" >&2
+  exit 0
+fi
+echo "installing Debian packages for the integration tests: ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# policy-rc.d keeps the packages' own services from starting: the tests run their own instances.
+printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
+trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "installed: ${missing[*]}"

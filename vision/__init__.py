@@ -1,0 +1,1 @@
+"""Video analytics: camera sources, detectors and the detection events they publish."""
