@@ -2,16 +2,18 @@
 
     python -m bench.ingest [--count 60000] [--backends duckdb,influxdb]
 
-Starts its own Mosquitto (and InfluxDB server), one SafeTwin process without the dashboard, and a
-load generator process.  For each backend and for single-reading messages and gateway batches it
-measures readings/s from the first publication until history has written them all, and the raw
-broker rate (the same publisher to a bare subscriber) as the ceiling.  The last line is JSON.
+Starts its own Mosquitto (and InfluxDB server) and one SafeTwin process without the dashboard.
+Single-reading messages come from Mosquitto's C publisher (`mosquitto_pub -l`, QoS 1, several
+processes), gateway batches of 200 readings from a paho process.  For each backend it measures
+readings/s from the first publication until history has written them all, and the raw broker rate
+(the same C publishers to `mosquitto_sub`) as the ceiling.  The last line is JSON.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -22,6 +24,7 @@ from typing import Any
 import httpx
 import orjson
 
+from core.contract import Topics
 from tests.fixtures.influx import InfluxServer
 from tests.fixtures.mosquitto import MosquittoBroker, free_port, wait_port
 from twin.loader import load_twin_file
@@ -29,6 +32,8 @@ from twin.twin import Twin
 
 ROOT = Path(__file__).resolve().parent.parent
 TICKS = os.sysconf("SC_CLK_TCK")
+MOSQUITTO_PUB = shutil.which("mosquitto_pub") or "/usr/bin/mosquitto_pub"
+MOSQUITTO_SUB = shutil.which("mosquitto_sub") or "/usr/bin/mosquitto_sub"
 
 
 def _cpu_seconds(pid: int) -> float:
@@ -54,18 +59,73 @@ def _last_json(proc: subprocess.Popen[str], timeout: float = 300) -> dict[str, A
     return dict(orjson.loads(out.strip().splitlines()[-1]))
 
 
-def raw_broker_rate(port: int, count: int, devices: str) -> float:
-    """Readings/s of the publisher to a bare counting subscriber: the ceiling on this machine."""
-    sub = _loadgen("count", "--port", str(port), "--topic", "ceiling/#", "--count", str(count))
-    assert sub.stdout is not None
-    sub.stdout.readline()  # "ready"
-    pub = _last_json(
-        _loadgen(
-            "publish", "--port", str(port), "--prefix", "ceiling", "--count", str(count), "--devices", devices
-        )
+def _line_files(work: Path, devices: list[str], count: int, procs: int) -> list[tuple[str, Path]]:
+    """Per publisher process: a device and a file of its telemetry payloads, one per line."""
+    base = int(time.time() * 1000) - count
+    out = []
+    for k in range(procs):
+        path = work / f"lines-{k}.txt"
+        with path.open("wb") as f:
+            for i in range(k, count, procs):
+                f.write(orjson.dumps({"ts": base + i, "metrics": {"co": float(i % 50)}}) + b"\n")
+        out.append((devices[k % len(devices)], path))
+    return out
+
+
+def c_publish(port: int, topics: Topics, files: list[tuple[str, Path]]) -> float:
+    """Publish every line with Mosquitto's C client (QoS 1), one process per device; return the start time."""
+    start = time.time()
+    procs = []
+    for device, path in files:
+        with path.open("rb") as f:
+            procs.append(
+                subprocess.Popen(
+                    [
+                        MOSQUITTO_PUB,
+                        "-h",
+                        "127.0.0.1",
+                        "-p",
+                        str(port),
+                        "-q",
+                        "1",
+                        "-M",
+                        "500",
+                        "-l",
+                        "-t",
+                        topics.telemetry(device),
+                    ],
+                    stdin=f,
+                )
+            )
+    for proc in procs:
+        if proc.wait(timeout=300) != 0:
+            raise RuntimeError("mosquitto_pub failed")
+    return start
+
+
+def raw_broker_rate(port: int, files: list[tuple[str, Path]], count: int) -> float:
+    """Messages/s from the same C publishers to a C subscriber (mosquitto_sub): the ceiling."""
+    topics = Topics("ceiling")
+    sub = subprocess.Popen(
+        [
+            MOSQUITTO_SUB,
+            "-h",
+            "127.0.0.1",
+            "-p",
+            str(port),
+            "-q",
+            "1",
+            "-C",
+            str(count),
+            "-t",
+            f"{topics.root}/#",
+        ],
+        stdout=subprocess.DEVNULL,
     )
-    got = _last_json(sub)
-    return count / (got["last_epoch"] - pub["start_epoch"])
+    time.sleep(0.5)
+    start = c_publish(port, topics, files)
+    sub.wait(timeout=300)
+    return count / (time.time() - start)
 
 
 class SafeTwinProcess:
@@ -105,30 +165,39 @@ class SafeTwinProcess:
         self.proc.wait(timeout=60)
 
 
-def measure(st: SafeTwinProcess, broker_port: int, mode: str, count: int, devices: str) -> dict[str, Any]:
+def measure(
+    st: SafeTwinProcess,
+    broker_port: int,
+    mode: str,
+    count: int,
+    files: list[tuple[str, Path]],
+    devices: list[str],
+) -> dict[str, Any]:
     before = st.written()
     cpu0 = _cpu_seconds(st.proc.pid)
-    pub = _loadgen(
-        "publish",
-        "--port",
-        str(broker_port),
-        "--mode",
-        mode,
-        "--count",
-        str(count),
-        "--devices",
-        devices,
-        "--batch",
-        "200",
-    )
-    result = _last_json(pub)
+    if mode == "single":
+        start = c_publish(broker_port, Topics(), files)
+    else:
+        pub = _loadgen(
+            "publish",
+            "--port",
+            str(broker_port),
+            "--mode",
+            "batch",
+            "--count",
+            str(count),
+            "--devices",
+            ",".join(devices),
+            "--batch",
+            "200",
+        )
+        start = _last_json(pub)["start_epoch"]
     deadline = time.monotonic() + 300
     while st.written() < before + count:
         if time.monotonic() > deadline:
             raise RuntimeError(f"only {st.written() - before} of {count} readings written in 300 s")
         time.sleep(0.02)
-    end = time.time()
-    elapsed = end - result["start_epoch"]
+    elapsed = time.time() - start
     return {
         "readings_per_s": round(count / elapsed),
         "seconds": round(elapsed, 2),
@@ -141,9 +210,10 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--count", type=int, default=60_000, help="readings per measurement")
     p.add_argument("--backends", default="duckdb,influxdb")
+    p.add_argument("--publishers", type=int, default=4, help="mosquitto_pub processes for single messages")
     args = p.parse_args()
     twin = Twin(load_twin_file(ROOT / "data" / "demo-twin.yaml"))
-    devices = ",".join(d for d, place in twin.devices.items() if "co" in place.metrics)
+    devices = [d for d, place in twin.devices.items() if "co" in place.metrics]
     figures: dict[str, Any] = {"count": args.count, "cores": os.cpu_count()}
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -151,11 +221,15 @@ def main() -> int:
         broker = MosquittoBroker(workdir=work / "mosquitto")
         broker.start()
         try:
-            figures["raw_broker_messages_per_s"] = round(raw_broker_rate(broker.port, args.count, devices))
-            print(f"raw broker (publisher -> bare subscriber): {figures['raw_broker_messages_per_s']} msg/s")
+            files = _line_files(work, devices, args.count, args.publishers)
+            figures["raw_broker_messages_per_s"] = round(raw_broker_rate(broker.port, files, args.count))
+            print(
+                f"raw broker (mosquitto_pub x{args.publishers} -> mosquitto_sub, QoS 1): "
+                f"{figures['raw_broker_messages_per_s']} msg/s"
+            )
             for backend in args.backends.split(","):
                 figures[backend] = run_backend(
-                    work, broker, backend, args.count, devices, figures["raw_broker_messages_per_s"]
+                    work, broker, backend, args.count, files, devices, figures["raw_broker_messages_per_s"]
                 )
         finally:
             broker.stop()
@@ -164,7 +238,13 @@ def main() -> int:
 
 
 def run_backend(
-    work: Path, broker: MosquittoBroker, backend: str, count: int, devices: str, ceiling: float
+    work: Path,
+    broker: MosquittoBroker,
+    backend: str,
+    count: int,
+    files: list[tuple[str, Path]],
+    devices: list[str],
+    ceiling: float,
 ) -> dict[str, Any]:
     influx: InfluxServer | None = None
     out: dict[str, Any] = {}
@@ -177,7 +257,7 @@ def run_backend(
     st = SafeTwinProcess(bdir, broker.port, backend, influx.url if influx else None)
     try:
         for mode in ("single", "batch"):
-            out[mode] = measure(st, broker.port, mode, count, devices)
+            out[mode] = measure(st, broker.port, mode, count, files, devices)
             out[mode]["ratio_to_raw_broker"] = round(out[mode]["readings_per_s"] / ceiling, 2)
             print(
                 f"{backend:9s} {mode:6s}: {out[mode]['readings_per_s']:>8} readings/s "

@@ -14,12 +14,13 @@ import time
 
 import orjson
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 from core.contract import Topics
 
 
 def _client(client_id: str) -> paho.Client:
-    c = paho.Client(paho.CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
+    c = paho.Client(CallbackAPIVersion.VERSION2, client_id=client_id, clean_session=True)
     c.max_queued_messages_set(0)
     c.max_inflight_messages_set(2000)
     return c
@@ -30,7 +31,7 @@ def publish(args: argparse.Namespace) -> dict[str, float]:
     topics = Topics(args.prefix)
     devices = args.devices.split(",")
     metric = args.metric
-    base = int(time.time() * 1000) - 86_400_000
+    base = int(time.time() * 1000) - args.count
     messages: list[tuple[str, bytes]] = []
     if args.mode == "single":
         for i in range(args.count):

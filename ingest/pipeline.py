@@ -113,14 +113,22 @@ class IngestPipeline:
         parsed = self.topics.parse(msg.topic)
         if parsed is None:
             self._dead(
-                out, "bad_topic", msg, None, None,
+                out,
+                "bad_topic",
+                msg,
+                None,
+                None,
                 f"topic is not part of the contract; expected {self.topics.root}/<kind>/<device_id>",
             )
             return
         kind, ident = parsed
         if len(msg.payload) > self.max_payload_bytes:
             self._dead(
-                out, "oversize", msg, ident, "(payload)",
+                out,
+                "oversize",
+                msg,
+                ident,
+                "(payload)",
                 f"payload of {len(msg.payload)} bytes exceeds the limit of {self.max_payload_bytes}",
             )
             return

@@ -15,9 +15,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import uvicorn
-from api.server import create_server_app
 
 from api.context import ApiContext, IngestStats, SystemStatus
+from api.server import create_server_app
 from core.contract import Topics, now_ms
 from core.errors import StoreError
 from core.records import SystemAlarm

@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
 
 
 def unique_prefix() -> str:
@@ -19,17 +20,17 @@ def unique_prefix() -> str:
 
 
 class Publisher:
-    """A paho client with a persistent session; QoS 1 messages wait in paho's queue while the broker is away."""
+    """A paho client with a persistent session; QoS 1 messages wait in paho's queue while offline."""
 
     def __init__(self, host: str, port: int, client_id: str | None = None) -> None:
         self.client = paho.Client(
-            paho.CallbackAPIVersion.VERSION2,
+            CallbackAPIVersion.VERSION2,
             client_id=client_id or f"pub-{uuid.uuid4().hex[:8]}",
             clean_session=False,
         )
         self.client.max_queued_messages_set(0)
         self.client.max_inflight_messages_set(1000)
-        self.client.reconnect_delay_set(0.1, 1)
+        self.client.reconnect_delay_set(1, 2)
         self._lock = threading.Lock()
         self._pending: set[int] = set()
         self._acked_early: set[int] = set()

@@ -1,0 +1,51 @@
+"""The FastAPI application factory: everything it serves comes in through `ApiContext`."""
+
+from __future__ import annotations
+
+import logging
+
+from fastapi import FastAPI
+from fastapi.openapi.docs import get_swagger_ui_html
+from fastapi.responses import HTMLResponse
+from fastapi.staticfiles import StaticFiles
+from swagger_ui_bundle import swagger_ui_path
+
+from api.context import ApiContext
+from api.problems import install_problem_handlers
+from api.routes.devices import devices_router
+from api.routes.system import system_router
+from api.routes.twin import twin_router
+
+log = logging.getLogger(__name__)
+
+API_PREFIX = "/api/v1"
+_DOCS_ASSETS = f"{API_PREFIX}/docs-assets"
+
+
+def create_api(ctx: ApiContext) -> FastAPI:
+    """Build the API app over the given twin, live state, history and ingest registries."""
+    app = FastAPI(
+        title="SafeTwin API",
+        version="1",
+        summary="Digital-twin IoT safety monitoring: twin, live device state, history, ingest health",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=None,  # served below from local files: the docs must work on an isolated network
+        redoc_url=None,
+    )
+    install_problem_handlers(app)
+    for router in (system_router(ctx), twin_router(ctx), devices_router(ctx)):
+        app.include_router(router, prefix=API_PREFIX)
+    app.mount(_DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
+
+    @app.get(f"{API_PREFIX}/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        return get_swagger_ui_html(
+            openapi_url=f"{API_PREFIX}/openapi.json",
+            title="SafeTwin API",
+            swagger_js_url=f"{_DOCS_ASSETS}/swagger-ui-bundle.js",
+            swagger_css_url=f"{_DOCS_ASSETS}/swagger-ui.css",
+            swagger_favicon_url=f"{_DOCS_ASSETS}/favicon-32x32.png",
+        )
+
+    log.debug("API built over a twin of %d devices", len(ctx.twin.devices))
+    return app

@@ -1,0 +1,105 @@
+"""The twin's structure: the whole spec, sites with counts, one site, one building."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from fastapi import APIRouter, HTTPException
+
+from api.context import ApiContext
+from api.params import Limit, Offset
+from api.schemas import BuildingDetail, BuildingSummary, Page, SiteSummary, problem_responses
+from twin.model import SiteSpec, TwinSpec
+
+
+def _counts(ctx: ApiContext) -> tuple[Counter[str], Counter[str]]:
+    """(devices, devices online) per site id and per building id, in one pass."""
+    total: Counter[str] = Counter()
+    online: Counter[str] = Counter()
+    states = ctx.live.devices
+    for dev_id, place in ctx.twin.devices.items():
+        up = states[dev_id].online
+        for key in (f"s:{place.site}", f"b:{place.building}"):
+            total[key] += 1
+            online[key] += up
+    return total, online
+
+
+def _site_summary(site: SiteSpec, total: Counter[str], online: Counter[str]) -> SiteSummary:
+    return SiteSummary(
+        id=site.id,
+        name=site.name,
+        kind=site.kind,
+        street=site.street,
+        location=site.location,
+        buildings=[
+            BuildingSummary(
+                id=b.id,
+                name=b.name,
+                location=b.location,
+                devices=total[f"b:{b.id}"],
+                devices_online=online[f"b:{b.id}"],
+            )
+            for b in site.buildings
+        ],
+        devices=total[f"s:{site.id}"],
+        devices_online=online[f"s:{site.id}"],
+    )
+
+
+def site_not_found(site_id: str) -> HTTPException:
+    return HTTPException(404, f"site '{site_id}' is not in the twin; GET /api/v1/sites lists the sites")
+
+
+def building_not_found(building_id: str) -> HTTPException:
+    return HTTPException(
+        404,
+        f"building '{building_id}' is not in the twin; GET /api/v1/sites lists the buildings of each site",
+    )
+
+
+def twin_router(ctx: ApiContext) -> APIRouter:
+    """Routes that describe the twin: /twin, /sites, /sites/{id}, /buildings/{id}."""
+    router = APIRouter(tags=["twin"])
+
+    @router.get("/twin", response_model=TwinSpec, summary="The whole twin as loaded")
+    async def get_twin() -> TwinSpec:
+        return ctx.twin.spec
+
+    @router.get(
+        "/sites",
+        response_model=Page[SiteSummary],
+        summary="Sites with their buildings and counts",
+        responses=problem_responses(422),
+    )
+    async def list_sites(limit: Limit = 100, offset: Offset = 0) -> Page[SiteSummary]:
+        sites = list(ctx.twin.sites.values())
+        total, online = _counts(ctx)
+        items = [_site_summary(s, total, online) for s in sites[offset : offset + limit]]
+        return Page[SiteSummary](items=items, total=len(sites), limit=limit, offset=offset)
+
+    @router.get(
+        "/sites/{site_id}",
+        response_model=SiteSpec,
+        summary="One site as written in the twin",
+        responses=problem_responses(404, 422),
+    )
+    async def get_site(site_id: str) -> SiteSpec:
+        site = ctx.twin.sites.get(site_id)
+        if site is None:
+            raise site_not_found(site_id)
+        return site
+
+    @router.get(
+        "/buildings/{building_id}",
+        response_model=BuildingDetail,
+        summary="One building as written in the twin",
+        responses=problem_responses(404, 422),
+    )
+    async def get_building(building_id: str) -> BuildingDetail:
+        building = ctx.twin.buildings.get(building_id)
+        if building is None:
+            raise building_not_found(building_id)
+        return BuildingDetail(**dict(building), site=ctx.twin.site_of_building[building_id])
+
+    return router

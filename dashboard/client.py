@@ -1,0 +1,92 @@
+"""The dashboard's only source of data: SafeTwin's HTTP API, read with httpx.
+
+The dashboard never imports the twin, ingest or store packages, so it can run beside any SafeTwin
+API it can reach; the JSON it gets is kept as plain dicts.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+log = logging.getLogger(__name__)
+
+Json = dict[str, Any]
+
+PAGE = 1000  # devices per API request (the API's largest page)
+MAX_DEVICES = 2000  # the overview lists at most this many; the map view will aggregate instead
+
+
+@dataclass
+class Snapshot:
+    """What one refresh of the overview got from the API."""
+
+    status: Json | None = None
+    sites: list[Json] = field(default_factory=list)
+    devices: list[Json] = field(default_factory=list)
+    devices_total: int = 0
+    error: str | None = None
+
+
+class ApiClient:
+    """A small synchronous client of /api/v1 (Dash callbacks run in worker threads)."""
+
+    def __init__(self, base_url: str, *, timeout_s: float = 3.0, page_size: int = PAGE) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.page_size = page_size
+        # trust_env=False: no proxy from the environment between the dashboard and its own API.
+        self._http = httpx.Client(base_url=f"{self.base_url}/api/v1", timeout=timeout_s, trust_env=False)
+
+    def _get(self, path: str, **params: Any) -> Any:
+        response = self._http.get(path, params=params)
+        if response.is_error:
+            detail = _problem_detail(response)
+            raise ApiError(f"GET {path} answered {response.status_code}: {detail}")
+        return response.json()
+
+    def status(self) -> Json:
+        result: Json = self._get("/status")
+        return result
+
+    def sites(self) -> list[Json]:
+        items: list[Json] = self._get("/sites", limit=1000)["items"]
+        return items
+
+    def devices(self, limit: int = MAX_DEVICES) -> tuple[list[Json], int]:
+        """Devices in twin order, up to `limit`, and how many there are in all."""
+        out: list[Json] = []
+        total = 0
+        while len(out) < limit:
+            page = self._get("/devices", limit=min(self.page_size, limit - len(out)), offset=len(out))
+            out.extend(page["items"])
+            total = int(page["total"])
+            if not page["items"] or len(out) >= total:
+                break
+        return out, total
+
+    def snapshot(self) -> Snapshot:
+        """Status, sites and devices; on failure a Snapshot whose `error` says what to check."""
+        try:
+            devices, total = self.devices()
+            return Snapshot(status=self.status(), sites=self.sites(), devices=devices, devices_total=total)
+        except (httpx.HTTPError, ApiError, KeyError, ValueError) as err:
+            log.warning("dashboard cannot read the API at %s: %s", self.base_url, err)
+            return Snapshot(error=f"cannot read the SafeTwin API at {self.base_url}: {err}")
+
+    def close(self) -> None:
+        self._http.close()
+
+
+class ApiError(Exception):
+    """The API answered with an error status."""
+
+
+def _problem_detail(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+    except ValueError:
+        return response.text[:200]
+    return str(body.get("detail", body)) if isinstance(body, dict) else str(body)[:200]

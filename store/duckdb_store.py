@@ -1,0 +1,193 @@
+"""Embedded history in one DuckDB file: the default store, no server to run.
+
+Times are BIGINT epoch milliseconds, as everywhere else in SafeTwin, so buckets are plain integer
+arithmetic aligned to the epoch.  Each thread gets its own cursor (a DuckDB connection to the same
+database), so the writer thread appends while API threads read, under DuckDB's MVCC.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from core.errors import StoreError
+from core.records import COLUMNS, ReadingBatch, ReadingRecord
+from store.base import HistoryPoint
+
+log = logging.getLogger(__name__)
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS readings (
+    ts          BIGINT  NOT NULL,  -- measurement time, epoch ms
+    received_ts BIGINT  NOT NULL,  -- receive time, epoch ms
+    device_id   VARCHAR NOT NULL,
+    metric      VARCHAR NOT NULL,
+    value       DOUBLE  NOT NULL,
+    unit        VARCHAR NOT NULL,
+    site        VARCHAR NOT NULL,
+    building    VARCHAR NOT NULL,
+    space       VARCHAR NOT NULL,
+    kind        VARCHAR NOT NULL
+)
+"""
+_ARROW_SCHEMA = pa.schema(
+    [("ts", pa.int64()), ("received_ts", pa.int64())]
+    + [(c, pa.string()) for c in ("device_id", "metric")]
+    + [("value", pa.float64())]
+    + [(c, pa.string()) for c in ("unit", "site", "building", "space", "kind")]
+)
+_COLS = ", ".join(COLUMNS)
+_INSERT = f"INSERT INTO readings ({_COLS}) SELECT {_COLS} FROM _batch"
+_RAW = """
+SELECT ts, value FROM readings
+WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ?
+ORDER BY ts
+"""
+_BUCKETS = """
+SELECT ts // ? * ? AS bucket, avg(value), max(value), min(value), count(*)
+FROM readings
+WHERE device_id = ? AND metric = ? AND ts >= ? AND ts < ?
+GROUP BY bucket ORDER BY bucket
+"""
+_REST = [c for c in COLUMNS if c not in ("device_id", "metric")]
+_LATEST = (
+    "SELECT device_id, metric, arg_max({" + ", ".join(f"'{c}': {c}" for c in _REST) + "}, (ts, received_ts))"
+    " FROM readings WHERE_CLAUSE GROUP BY device_id, metric ORDER BY device_id, metric"
+)
+# Errors of the place, not of the data: the batch is kept and written again later.
+_RETRYABLE = (
+    duckdb.IOException,
+    duckdb.ConnectionException,
+    duckdb.OutOfMemoryException,
+    duckdb.TransactionException,
+    duckdb.InterruptException,
+)
+
+
+class DuckDBHistory:
+    """History in a DuckDB file; thread-safe, one cursor per thread."""
+
+    name = "duckdb"
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self._conn: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}
+        self._local = threading.local()
+        self._generation = 0  # bumped by close(), so threads drop cursors of a closed database
+
+    def open(self) -> None:
+        """Open (creating the file, its folders and the table if missing); a no-op when open."""
+        with self._lock:
+            if self._conn is not None:
+                return
+            try:
+                self.path.parent.mkdir(parents=True, exist_ok=True)
+                conn = duckdb.connect(str(self.path))
+                conn.execute(_SCHEMA)
+            except (duckdb.Error, OSError) as err:
+                raise StoreError(f"cannot open {self.path}: {err}", backend=self.name) from err
+            self._conn = conn
+            log.info("DuckDB history at %s", self.path)
+
+    def write(self, batch: ReadingBatch) -> None:
+        """Insert the batch in one transaction, through an Arrow table of its columns."""
+        if not len(batch):
+            return
+        try:
+            table = pa.Table.from_pydict(batch.columns(), schema=_ARROW_SCHEMA)
+        except (pa.ArrowException, TypeError, ValueError, OverflowError) as err:
+            raise StoreError(
+                f"batch refused, a column has a wrong type: {err}", backend=self.name, retryable=False
+            ) from err
+        cur = self._cursor()
+        try:
+            cur.begin()
+            cur.register("_batch", table)
+            try:
+                cur.execute(_INSERT)
+            finally:
+                cur.unregister("_batch")
+            cur.commit()
+        except duckdb.Error as err:
+            _rollback(cur)
+            raise StoreError(
+                f"write of {len(batch)} readings failed: {err}",
+                backend=self.name,
+                retryable=isinstance(err, _RETRYABLE),
+            ) from err
+
+    def query(
+        self, device_id: str, metric: str, start_ms: int, end_ms: int, bucket_ms: int | None = None
+    ) -> list[HistoryPoint]:
+        """Readings in [start_ms, end_ms), oldest first; buckets of bucket_ms aligned to the epoch."""
+        if bucket_ms is None:
+            rows = self._fetch(_RAW, [device_id, metric, start_ms, end_ms])
+            return [HistoryPoint(ts=t, mean=v, max=v, min=v, count=1) for t, v in rows]
+        if bucket_ms <= 0:
+            raise ValueError(f"bucket_ms must be positive, got {bucket_ms}")
+        rows = self._fetch(_BUCKETS, [bucket_ms, bucket_ms, device_id, metric, start_ms, end_ms])
+        return [HistoryPoint(ts=t, mean=mean, max=hi, min=lo, count=n) for t, mean, hi, lo, n in rows]
+
+    def latest(self, device_ids: Sequence[str] | None = None) -> list[ReadingRecord]:
+        """The newest reading of each (device, metric); ties on ts go to the latest received."""
+        if device_ids is None:
+            rows = self._fetch(_LATEST.replace("WHERE_CLAUSE", ""), [])
+        else:
+            where = "WHERE list_contains(?, device_id)"
+            rows = self._fetch(_LATEST.replace("WHERE_CLAUSE", where), [list(device_ids)])
+        return [ReadingRecord(device_id=d, metric=m, **rest) for d, m, rest in rows]
+
+    def close(self) -> None:
+        """Close every thread's cursor and the database."""
+        with self._lock:
+            for cur in self._cursors.values():
+                cur.close()
+            self._cursors.clear()
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+            self._generation += 1
+
+    # --- internals --------------------------------------------------------------------------
+
+    def _fetch(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        cur = self._cursor()
+        try:
+            return cur.execute(sql, params).fetchall()
+        except duckdb.Error as err:
+            raise StoreError(
+                f"query failed: {err}", backend=self.name, retryable=isinstance(err, _RETRYABLE)
+            ) from err
+
+    def _cursor(self) -> duckdb.DuckDBPyConnection:
+        """This thread's cursor, opening the database on first use."""
+        mine: tuple[int, duckdb.DuckDBPyConnection] | None = getattr(self._local, "cursor", None)
+        if mine is not None and mine[0] == self._generation:
+            return mine[1]
+        self.open()
+        with self._lock:
+            if self._conn is None:
+                raise StoreError("database was closed", backend=self.name, retryable=False)
+            self._close_dead_threads_cursors()
+            cur = self._conn.cursor()
+            self._cursors[threading.current_thread()] = cur
+            self._local.cursor = (self._generation, cur)
+        return cur
+
+    def _close_dead_threads_cursors(self) -> None:
+        for thread in [t for t in self._cursors if not t.is_alive()]:
+            self._cursors.pop(thread).close()
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    with contextlib.suppress(duckdb.Error):  # no transaction was open, or it is already gone
+        cur.rollback()

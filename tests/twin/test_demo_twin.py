@@ -1,0 +1,121 @@
+"""The demo twin: a realistic Guanlan-street district that loads and holds what the demo needs."""
+
+from __future__ import annotations
+
+import importlib.util
+import math
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+
+import pytest
+from pydantic import TypeAdapter
+
+from core.contract import DeviceId
+from twin.kinds import DeviceKind, SpaceKind
+from twin.loader import load_twin_file
+from twin.twin import Twin
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "data" / "demo-twin.yaml"
+
+
+@pytest.fixture(scope="module")
+def twin() -> Twin:
+    return Twin(load_twin_file(DEMO))
+
+
+def _script() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("make_demo_twin", ROOT / "scripts" / "make_demo_twin.py")
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
+    try:
+        spec.loader.exec_module(module)
+    finally:
+        del sys.modules[spec.name]
+    return module
+
+
+def test_committed_file_is_what_the_script_writes() -> None:
+    script = _script()
+    assert DEMO.read_text(encoding="utf-8") == script.render(script.make_twin()), (
+        "data/demo-twin.yaml is stale: run python scripts/make_demo_twin.py"
+    )
+
+
+def test_sites_buildings_and_device_count(twin: Twin) -> None:
+    kinds = Counter(site.kind for site in twin.sites.values())
+    assert kinds["community"] >= 3
+    assert kinds["construction_site"] >= 2
+    assert len(twin.buildings) >= 20
+    assert 300 <= len(twin.devices) <= 600
+    assert all(site.street == "观澜街道" for site in twin.sites.values())
+
+
+def test_every_building_has_a_plausible_footprint_near_longhua(twin: Twin) -> None:
+    for b in twin.buildings.values():
+        assert len(b.footprint) >= 4, b.id
+        assert 22.65 < b.location.lat < 22.76 and 114.00 < b.location.lon < 114.10, b.id
+        lons = [p[0] for p in b.footprint]
+        lats = [p[1] for p in b.footprint]
+        width_m = (max(lons) - min(lons)) * 111_320 * math.cos(math.radians(b.location.lat))
+        depth_m = (max(lats) - min(lats)) * 111_320
+        assert 15 < width_m < 90 and 15 < depth_m < 90, (b.id, width_m, depth_m)
+        assert min(lons) < b.location.lon < max(lons) and min(lats) < b.location.lat < max(lats), b.id
+        assert b.floors_above >= 1
+
+
+def test_septic_tanks_and_sewer_wells_are_confined_with_gas_detection(twin: Twin) -> None:
+    wet = [s for s in twin.spaces.values() if s.kind in (SpaceKind.SEPTIC_TANK, SpaceKind.SEWER_WELL)]
+    assert {s.kind for s in wet} == {SpaceKind.SEPTIC_TANK, SpaceKind.SEWER_WELL}
+    for s in wet:
+        assert s.confined, s.id
+        assert s.location is not None, s.id
+        kinds = {d.kind for d in s.devices}
+        assert kinds & {DeviceKind.MULTI_GAS, DeviceKind.H2S_SENSOR}, s.id
+        assert kinds & {DeviceKind.FAN, DeviceKind.RELAY}, s.id
+    septic_drives = {d.meta.get("drives") for s in wet if s.kind == SpaceKind.SEPTIC_TANK for d in s.devices}
+    assert {"disinfection", "biodegradation"} <= septic_drives
+
+
+def test_spaces_carry_the_devices_their_rules_need(twin: Twin) -> None:
+    by_space: dict[str, set[DeviceKind]] = {}
+    for d in twin.devices.values():
+        by_space.setdefault(d.space, set()).add(d.kind)
+    for sid, space in twin.spaces.items():
+        kinds = by_space.get(sid, set())
+        if space.kind == SpaceKind.BASEMENT_GARAGE:
+            assert {DeviceKind.CO_SENSOR, DeviceKind.FAN} <= kinds, sid
+        if space.kind == SpaceKind.PLANT_ROOM:
+            assert {DeviceKind.LEL_SENSOR, DeviceKind.VALVE, DeviceKind.TEMP_HUMIDITY} <= kinds, sid
+        if space.kind == SpaceKind.KITCHEN:
+            assert {DeviceKind.LEL_SENSOR, DeviceKind.VALVE} <= kinds, sid
+        if space.kind == SpaceKind.CONSTRUCTION_SITE:
+            assert {DeviceKind.CAMERA, DeviceKind.SPEAKER} <= kinds, sid
+            assert space.location is not None
+        if space.kind == SpaceKind.LOBBY:
+            assert DeviceKind.CAMERA in kinds, sid
+    garages = {twin.place_of_space[s][2] for s, sp in twin.spaces.items() if sp.kind == "basement_garage"}
+    assert garages == {-1, -2}
+    assert sum(d.kind == DeviceKind.PANIC_BUTTON for d in twin.devices.values()) >= 10
+
+
+def test_device_ids_are_readable_unique_and_valid(twin: Twin) -> None:
+    valid = TypeAdapter(DeviceId)
+    ids = list(twin.devices)
+    assert len(ids) == len(set(ids))
+    for device_id in ids:
+        valid.validate_python(device_id)
+        assert device_id.startswith("gl-") and device_id == device_id.lower()
+    assert "gl-lj-b01-b1-co-01" in twin.devices
+
+
+def test_positions_and_maintenance_dates(twin: Twin) -> None:
+    in_buildings = [d for d in twin.devices.values() if d.building]
+    assert all(d.spec.position is not None for d in in_buildings)
+    dated = [d for d in twin.devices.values() if "calibrated_on" in d.spec.meta]
+    assert len(dated) >= 50
+    assert all("bump_test_on" in d.spec.meta for d in dated)
+    assert any(d.spec.ranges for d in twin.devices.values())
