@@ -131,7 +131,18 @@ class SimulatorSettings(_Section):
     interval_s: float = Field(5.0, gt=0, description="Seconds between readings of one device")
     gateway_batch: bool = Field(False, description="Send gateway batches instead of one message per device")
     event_probability: float = Field(
-        0.002, ge=0, le=1, description="Chance per reading of a gas event starting"
+        2e-4,
+        ge=0,
+        le=1,
+        description="Chance per gas-sensor reading that a gas event starts (default: one a minute or two)",
+    )
+    seed: int = Field(0, description="Seed of the simulated values and gas events: same seed, same values")
+    client_id: str = Field(
+        "safetwin-sim",
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^/#+\s]+$",
+        description="Prefix of the simulators' MQTT client ids",
     )
 
 

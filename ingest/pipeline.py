@@ -265,8 +265,9 @@ class IngestPipeline:
                 place.kind.value,
             )
 
-    def _availability(self, msg: InboundMessage, device_id: str, out: PipelineResult) -> None:
-        if not self._known(msg, device_id, out):
+    def _availability(self, msg: InboundMessage, ident: str, out: PipelineResult) -> None:
+        is_gateway = ident in self.twin.gateways
+        if not is_gateway and not self._known(msg, ident, out):
             return
         text = msg.payload.strip()
         state: AvailabilityState | None = None
@@ -281,13 +282,23 @@ class IngestPipeline:
                     out,
                     "invalid",
                     msg,
-                    device_id,
+                    ident,
                     path,
                     f"{reason}; expected 'online', 'offline' or an Availability object",
                 )
                 return
-        self.live.set_availability(device_id, state == AvailabilityState.ONLINE, msg.received_ms)
-        out.availability.append((device_id, state))
+        online = state == AvailabilityState.ONLINE
+        if is_gateway:
+            went = self.live.set_gateway_availability(ident, online, msg.received_ms)
+            if went:
+                log.warning(
+                    "gateway %s is offline (last-will); %d devices behind it are offline too",
+                    ident,
+                    len(went),
+                )
+        else:
+            self.live.set_availability(ident, online, msg.received_ms)
+        out.availability.append((ident, state))
 
     def _detection(self, msg: InboundMessage, camera_id: str, out: PipelineResult) -> None:
         if not self._known(msg, camera_id, out):

@@ -66,6 +66,7 @@ class SubscriberStatus:
     connects: int = 0
     batches: int = 0
     last_error: str | None = None
+    down_since_ms: int | None = None  # when the broker was last lost (or first missed)
 
 
 class Subscriber:
@@ -99,6 +100,8 @@ class Subscriber:
                         await client.subscribe(flt, qos=1)
                     self.status.connected = True
                     self.status.connects += 1
+                    self.status.last_error = None
+                    self.status.down_since_ms = None
                     self.ready.set()
                     log.info("ingest connected to %s, subscribed to %s/#", self._where(), self.topics.root)
                     delay = self.settings.reconnect_min_s
@@ -106,6 +109,8 @@ class Subscriber:
             except aiomqtt.MqttError as err:
                 self.status.connected = False
                 self.status.last_error = str(err)
+                if self.status.down_since_ms is None:
+                    self.status.down_since_ms = time.time_ns() // 1_000_000
                 wait = delay * (0.8 + 0.4 * random.random())  # jitter, not crypto
                 log.warning("broker %s unavailable (%s); reconnecting in %.1f s", self._where(), err, wait)
                 await asyncio.sleep(wait)

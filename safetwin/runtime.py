@@ -130,13 +130,19 @@ class SafeTwin:
     def system_alarms(self) -> list[SystemAlarm]:
         with self._alarm_lock:
             alarms = list(self._alarms.values())
-        if not self.subscriber.status.connected and self.subscriber.status.connects:
+        st = self.subscriber.status
+        if not st.connected and st.last_error is not None:
+            hint = (
+                "check mqtt.username and mqtt.password"
+                if "authori" in st.last_error.lower()
+                else ("check mqtt.url and that the broker runs")
+            )
             alarms.append(
                 SystemAlarm(
-                    key="mqtt_disconnected",
+                    key="mqtt_unreachable",
                     severity="critical",
-                    message=f"ingest lost the broker: {self.subscriber.status.last_error}",
-                    since_ts=now_ms(),
+                    message=f"ingest cannot reach the MQTT broker: {st.last_error}; {hint}",
+                    since_ts=st.down_since_ms or now_ms(),
                 )
             )
         return alarms

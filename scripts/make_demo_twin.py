@@ -88,6 +88,13 @@ KINDS: dict[str, tuple[str, str, str | None]] = {
     "panic_button": ("sos", "一键呼叫按钮", None),
 }
 GAS_KINDS = {"co_sensor", "lel_sensor", "multi_gas", "h2s_sensor", "ch4_sensor", "o2_sensor"}
+# battery-powered wireless sensors report through a site gateway; wired devices connect directly
+WIRELESS_KINDS = GAS_KINDS | {"temp_humidity", "panic_button"}
+# gateway number, where it is (east, north metres from the site centre) and what it is called
+COMMUNITY_GATEWAYS = [(1, 0.0, 45.0, "LoRa网关1"), (2, 0.0, -60.0, "LoRa网关2")]
+HOMES_GW, CONFINED_GW = 1, 2  # elderly homes report through gateway 1, septic tanks and sewer wells through 2
+# a construction site's wireless gas detector watches the zone where work goes underground
+PIT_ZONES = {"基坑作业区", "K0+650 管线开挖段"}
 
 
 def flow(value: dict[str, Any]) -> CommentedMap:
@@ -195,6 +202,31 @@ class Gen:
         return dev
 
 
+def gateway_id(site_id: str, n: int) -> str:
+    """The id of a site's n-th gateway, like gl-lj-gw-01."""
+    return f"{site_id}-gw-{n:02d}"
+
+
+def via(gateway: str, devices: list[CommentedMap]) -> list[CommentedMap]:
+    """Link the wireless ones among `devices` to a gateway (key before their meta); wired ones stay direct."""
+    for dev in devices:
+        if dev["kind"] in WIRELESS_KINDS:
+            dev.insert(len(dev) - 1, "gateway", gateway)
+    return devices
+
+
+def gateways(
+    g: Gen, site_id: str, site_name: str, at: Spot, spots: list[tuple[int, float, float, str]]
+) -> list[CommentedMap]:
+    """The site's field gateways, placed without drawing from the random stream."""
+    return [
+        CommentedMap(
+            id=gateway_id(site_id, n), name=f"{site_name}{label}", location=g.latlon(moved(at, e, n_m))
+        )
+        for n, e, n_m, label in spots
+    ]
+
+
 def space(sid: str, name: str, kind: str, devices: list[CommentedMap], **extra: Any) -> CommentedMap:
     """A space mapping with its devices last."""
     out = CommentedMap(id=sid, name=name, kind=kind)
@@ -234,12 +266,15 @@ def placed(g: Gen, prefix: str, where: str, items: list[tuple[str, float, float]
     return [g.device(prefix, kind, where, x=x, y=y) for kind, x, y in items]
 
 
-def elderly_home(g: Gen, bid: str, level: int) -> list[CommentedMap]:
-    """A home of an elderly person living alone: one-key call button, kitchen gas alarm and shut-off."""
+def elderly_home(g: Gen, bid: str, level: int, gw: str) -> list[CommentedMap]:
+    """A home of an elderly person living alone: one-key call button, kitchen gas alarm and shut-off.
+
+    The button and the gas alarm are battery-powered and report through the site gateway `gw`.
+    """
     room = f"{level}{g.rng.randint(1, 4):02d}"
     prefix = f"{bid}-{level}f"
-    sos = placed(g, prefix, f"{room}室", [("panic_button", 0.5, 0.5)])
-    gas = placed(g, prefix, f"{room}厨房", [("lel_sensor", 0.3, 0.2), ("valve", 0.1, 0.1)])
+    sos = via(gw, placed(g, prefix, f"{room}室", [("panic_button", 0.5, 0.5)]))
+    gas = via(gw, placed(g, prefix, f"{room}厨房", [("lel_sensor", 0.3, 0.2), ("valve", 0.1, 0.1)]))
     return [
         space(f"{prefix}-r{room}", f"{room}室（独居老人）", "residence", sos),
         space(f"{prefix}-k{room}", f"{room}室厨房", "kitchen", gas),
@@ -267,7 +302,7 @@ def tower(g: Gen, code: str, estate: str, idx: int, at: Spot) -> CommentedMap:
         )
         floors[1][1].append(space(f"{bid}-1f-shop", f"{idx}栋底商{shop}", "kitchen", devs))
     for level in sorted(rng.sample(range(3, above + 1), rng.randint(0, 3))):
-        floors[level] = (f"{level}F", elderly_home(g, bid, level))
+        floors[level] = (f"{level}F", elderly_home(g, bid, level, gateway_id(f"gl-{code}", HOMES_GW)))
     return building(g, bid, f"{estate}{idx}栋", at, above=above, below=below, floors=floors)
 
 
@@ -310,6 +345,7 @@ def centre(g: Gen, code: str, community: str, idx: int, at: Spot) -> CommentedMa
 def confined(g: Gen, code: str, at: Spot) -> list[CommentedMap]:
     """Septic tanks and sewer wells: gas detection, ventilation, disinfection, biodegradation."""
     out: list[CommentedMap] = []
+    gw = gateway_id(f"gl-{code}", CONFINED_GW)
     for i in (1, 2):
         sid = f"gl-{code}-st{i:02d}"
         where = g.latlon(moved(at, g.jitter(120), -110 - 30 * i))
@@ -319,6 +355,7 @@ def confined(g: Gen, code: str, at: Spot) -> list[CommentedMap]:
         devs += [g.device(sid, "relay", f"{i}号化粪池"), g.device(sid, "relay", f"{i}号化粪池")]
         devs[-2]["name"], devs[-1]["name"] = f"{i}号化粪池消毒系统", f"{i}号化粪池生物降解系统"
         devs[-2]["meta"]["drives"], devs[-1]["meta"]["drives"] = "disinfection", "biodegradation"
+        via(gw, devs)
         out.append(space(sid, f"{i}号化粪池", "septic_tank", devs, confined=True, location=where))
     for i in range(1, 4):
         sid = f"gl-{code}-sw{i:02d}"
@@ -328,6 +365,7 @@ def confined(g: Gen, code: str, at: Spot) -> list[CommentedMap]:
         else:
             devs = [g.device(sid, k, f"W-{i:02d}污水井") for k in ("h2s_sensor", "ch4_sensor", "o2_sensor")]
         devs.append(g.device(sid, "fan" if i == 1 else "relay", f"W-{i:02d}污水井"))
+        via(gw, devs)
         out.append(space(sid, f"W-{i:02d}污水井", "sewer_well", devs, confined=True, location=where))
     return out
 
@@ -336,6 +374,7 @@ def community(g: Gen, c: Community) -> CommentedMap:
     """A residential community: towers on a grid, a service centre, septic tanks and sewer wells."""
     site = CommentedMap(id=f"gl-{c.code}", name=c.name, kind="community", street=STREET)
     site["location"] = g.latlon(c.spot)
+    site["gateways"] = gateways(g, f"gl-{c.code}", c.name, c.spot, COMMUNITY_GATEWAYS)
     blds = []
     for i in range(c.towers):
         east, north = (i % 3 - 1) * 75.0 + g.jitter(6), (i // 3 - 0.5) * 90.0 + g.jitter(6)
@@ -351,6 +390,9 @@ def construction(g: Gen, c: Construction) -> CommentedMap:
     sid = f"gl-{c.code}"
     site = CommentedMap(id=sid, name=c.name, kind="construction_site", street=STREET)
     site["location"] = g.latlon(c.spot)
+    site["gateways"] = gateways(g, sid, c.name, c.spot, [(1, -60.0, -45.0, "LoRa网关")])
+    # the pit detectors came after the rest of the demo: their own random stream keeps the rest as it was
+    pit = Gen(rng=random.Random(f"{SEED}-{sid}"), counters=g.counters)
     buildings = []
     for i, (bname, storeys) in enumerate(c.buildings, start=1):
         at = moved(c.spot, -40 + 80 * (i - 1), 30)
@@ -366,6 +408,14 @@ def construction(g: Gen, c: Construction) -> CommentedMap:
             if d["kind"] == "camera" and not c.buildings:
                 d["meta"]["link"] = "4g"
         where = g.latlon(moved(c.spot, -90 + 45 * z, -35 + g.jitter(10)))
+        if zname in PIT_ZONES:
+            gas = pit.device(zid, "multi_gas", zname)
+            meta = gas["meta"]
+            meta["installed_on"] = (TODAY - timedelta(days=pit.rng.randint(20, 240))).isoformat()
+            for k in ("calibrated_on", "bump_test_on"):  # not before it was installed
+                if k in meta:
+                    meta[k] = max(meta[k], meta["installed_on"])
+            devs += via(gateway_id(sid, 1), [gas])
         spaces.append(space(zid, zname, "construction_site", devs, location=where))
     site["spaces"] = spaces
     return site

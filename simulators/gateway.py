@@ -1,6 +1,8 @@
-"""The simulated fleet's MQTT side, one field gateway: QoS 1, persistent session, retained births.
+"""The simulated fleet's MQTT side, one client per field gateway: QoS 1, persistent session, retained births.
 
-One paho-mqtt client (threaded, ``loop_start``) carries the whole fleet, as a gateway would.  While the
+One paho-mqtt client (threaded, ``loop_start``) carries the devices behind one gateway, as the gateway
+would, with a retained 'offline' last-will for the gateway that covers them all.  Devices that connect
+directly share one client that announces no availability of its own (``announce=False``).  While the
 broker is away paho keeps every QoS 1 message in its outgoing queue (``publish`` answers
 ``MQTT_ERR_NO_CONN`` but the message stays queued) and sends the queue again after it reconnects; the
 queue is bounded by ``max_queued`` and a message refused for a full queue is counted and logged.
@@ -39,7 +41,11 @@ _QUEUED = (MQTTErrorCode.MQTT_ERR_SUCCESS, MQTTErrorCode.MQTT_ERR_NO_CONN)
 
 
 class DevicePublisher:
-    """The simulated fleet's MQTT connection: one client, QoS 1, a fixed id and a persistent session."""
+    """One simulated gateway's MQTT connection: one client, QoS 1, a fixed id and a persistent session.
+
+    With ``announce`` (the default) the gateway has a retained 'offline' last-will and publishes a retained
+    'online' birth on every connect and an 'offline' at stop; without it, only its devices' are published.
+    """
 
     def __init__(
         self,
@@ -51,8 +57,10 @@ class DevicePublisher:
         max_queued: int = 50_000,
         max_inflight: int = 200,
         batch_max_readings: int = 500,
+        announce: bool = True,
     ) -> None:
         self.gateway_id = _device_id.validate_python(gateway_id)
+        self.announce = announce
         self.topics = topics or Topics(mqtt.topic_prefix)
         self.batch_max_readings = batch_max_readings
         self.host, self.port, tls = mqtt.endpoint()
@@ -85,12 +93,13 @@ class DevicePublisher:
         client.reconnect_delay_set(cast(int, mqtt.reconnect_min_s), cast(int, mqtt.reconnect_max_s))
         client.max_queued_messages_set(max_queued)
         client.max_inflight_messages_set(max_inflight)
-        client.will_set(
-            self.topics.availability(self.gateway_id),
-            _availability(AvailabilityState.OFFLINE, "last-will", ts=False),
-            qos=1,
-            retain=True,
-        )
+        if announce:
+            client.will_set(
+                self.topics.availability(self.gateway_id),
+                _availability(AvailabilityState.OFFLINE, "last-will", ts=False),
+                qos=1,
+                retain=True,
+            )
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
         client.on_publish = self._on_publish
@@ -106,7 +115,7 @@ class DevicePublisher:
         self._started = True
         self._devices = [_device_id.validate_python(d) for d in device_ids]
         log.info(
-            "simulated gateway %s connecting to %s:%d with %d devices",
+            "simulated gateway %s connecting to %s:%d (%d device births)",
             self.gateway_id,
             self.host,
             self.port,
@@ -123,7 +132,8 @@ class DevicePublisher:
             return True
         for device_id in self._devices:
             self.publish_availability(device_id, AvailabilityState.OFFLINE, "shutdown")
-        self.publish_availability(self.gateway_id, AvailabilityState.OFFLINE, "shutdown")
+        if self.announce:
+            self.publish_availability(self.gateway_id, AvailabilityState.OFFLINE, "shutdown")
         # paho's queue lives in this process: what the broker has not acknowledged is lost on exit
         flushed = self.wait_all_published(timeout if self.connected else min(timeout, 1.0))
         if not flushed:
@@ -251,8 +261,8 @@ class DevicePublisher:
             flags.session_present,
             self.pending,
         )
-        # every connect: a broker that fired our last-will must learn we are back
-        self.publish_availability(self.gateway_id, AvailabilityState.ONLINE, "birth")
+        if self.announce:  # every connect: a broker that fired our last-will must learn we are back
+            self.publish_availability(self.gateway_id, AvailabilityState.ONLINE, "birth")
         self._connected.set()  # after the birth is queued, so wait_connected + wait_all_published cover it
 
     def _on_connect_fail(self, client: paho.Client, userdata: object) -> None:

@@ -54,14 +54,53 @@ def _ids(root: Any) -> Iterator[tuple[str, str, tuple[int | str, ...]]]:
             yield "space", str(space.get("id")), (*base, k, "id")
             for d, dev in enumerate(space.get("devices") or []):
                 yield "device", str(dev.get("id")), (*base, k, "devices", d, "id")
+                if dev.get("gateway") is not None:
+                    yield "uses-gateway", str(dev.get("gateway")), (*base, k, "devices", d, "gateway")
 
     for s, site in enumerate(root.get("sites") or []):
         yield "site", str(site.get("id")), ("sites", s, "id")
+        for g, gw in enumerate(site.get("gateways") or []):
+            yield "gateway", str(gw.get("id")), ("sites", s, "gateways", g, "id")
         yield from spaces(site.get("spaces"), ("sites", s, "spaces"))
         for b, bld in enumerate(site.get("buildings") or []):
             yield "building", str(bld.get("id")), ("sites", s, "buildings", b, "id")
             for f, floor in enumerate(bld.get("floors") or []):
                 yield from spaces(floor.get("spaces"), ("sites", s, "buildings", b, "floors", f, "spaces"))
+
+
+# devices and gateways share one namespace: both are MQTT clients named in availability topics
+_NAMESPACE = {"device": "endpoint", "gateway": "endpoint"}
+
+
+def _check_ids(root: Any, filename: str) -> None:
+    """Every id unique within its kind; every device's gateway declared."""
+    where: dict[tuple[str, str], list[tuple[int, str, tuple[int | str, ...]]]] = {}
+    uses: list[tuple[str, tuple[int | str, ...]]] = []
+    for what, ident, loc in _ids(root):
+        if what == "uses-gateway":
+            uses.append((ident, loc))
+            continue
+        key = (_NAMESPACE.get(what, what), ident)
+        where.setdefault(key, []).append((_line_of(root, loc) or 0, what, loc))
+    for (_, ident), places in where.items():
+        if len(places) > 1:
+            places.sort()
+            (first, _, _), (_, what, loc) = places[0], places[1]
+            raise TwinLoadError(
+                f"{what} id {ident!r} is used twice (first on line {first}); ids must be unique",
+                file=filename,
+                line=_line_of(root, loc),
+                field=_field_path(loc),
+            )
+    gateways = {ident for (ns, ident), places in where.items() if places[0][1] == "gateway"}
+    for ident, loc in uses:
+        if ident not in gateways:
+            raise TwinLoadError(
+                f"gateway {ident!r} is not declared; add it under the site's 'gateways'",
+                file=filename,
+                line=_line_of(root, loc),
+                field=_field_path(loc),
+            )
 
 
 def parse_twin(text: str, filename: str = "<twin>") -> TwinSpec:
@@ -82,17 +121,7 @@ def parse_twin(text: str, filename: str = "<twin>") -> TwinSpec:
         raise TwinLoadError(
             f"{first['msg']}{more}", file=filename, line=_line_of(root, loc), field=_field_path(loc)
         ) from err
-    seen: dict[tuple[str, str], tuple[int | str, ...]] = {}
-    for what, ident, loc in _ids(root):
-        if (what, ident) in seen:
-            first_line = _line_of(root, seen[(what, ident)])
-            raise TwinLoadError(
-                f"{what} id {ident!r} is used twice (first on line {first_line}); ids must be unique",
-                file=filename,
-                line=_line_of(root, loc),
-                field=_field_path(loc),
-            )
-        seen[(what, ident)] = loc
+    _check_ids(root, filename)
     return spec
 
 

@@ -41,6 +41,9 @@ class DeviceSpec(_Spec):
     meta: dict[str, Any] = Field(
         default_factory=dict, description="Free metadata: model, installed_on, calibrated_on, bump_test_on"
     )
+    gateway: Ident | None = Field(
+        None, description="Id of the site gateway the device reports through; its last-will covers the device"
+    )
 
     @model_validator(mode="after")
     def _check_ranges(self) -> DeviceSpec:
@@ -96,6 +99,14 @@ class BuildingSpec(_Spec):
         return self
 
 
+class GatewaySpec(_Spec):
+    """A field gateway (LoRa, NB-IoT, RS-485 concentrator) that relays devices' readings over MQTT."""
+
+    id: Ident
+    name: str = Field(min_length=1, max_length=200, description="Label shown to people")
+    location: LatLon | None = Field(None, description="Place on the map")
+
+
 class SiteSpec(_Spec):
     id: Ident
     name: str = Field(min_length=1, max_length=200, description="Label shown to people")
@@ -106,6 +117,7 @@ class SiteSpec(_Spec):
     location: LatLon = Field(description="Centre of the site on the map")
     buildings: list[BuildingSpec] = Field(default_factory=list)
     spaces: list[SpaceSpec] = Field(default_factory=list, description="Spaces outside buildings")
+    gateways: list[GatewaySpec] = Field(default_factory=list, description="Field gateways of the site")
 
 
 class TwinSpec(_Spec):

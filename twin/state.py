@@ -45,13 +45,23 @@ class DeviceLive(BaseModel):
 class DeviceState:
     """Mutable per-device state, kept small (slots) because a community has 400,000 devices."""
 
-    __slots__ = ("actuator_state", "clock_skew_ms", "fault", "last_seen", "online", "values", "will_offline")
+    __slots__ = (
+        "actuator_state",
+        "birth",
+        "clock_skew_ms",
+        "fault",
+        "last_seen",
+        "online",
+        "values",
+        "will_offline",
+    )
 
     def __init__(self) -> None:
         self.values: dict[str, tuple[float, int]] = {}
         self.last_seen: int | None = None
         self.online = False
         self.will_offline = False
+        self.birth = False  # announced itself online: its last-will, not silence, says when it is gone
         self.clock_skew_ms: int | None = None
         self.fault: str | None = None
         self.actuator_state: dict[str, Any] | None = None
@@ -65,6 +75,9 @@ class LiveState:
         self.offline_after_ms = offline_after_ms
         self.clock_skew_warn_ms = clock_skew_warn_ms
         self.devices: dict[str, DeviceState] = {d: DeviceState() for d in twin.devices}
+        # devices that never send telemetry (cameras, valves, speakers): silence is normal for them
+        self._quiet_kinds = {d for d, place in twin.devices.items() if not place.metrics}
+        self.gateways_online: dict[str, bool] = {}
 
     def apply(self, batch: ReadingBatch) -> None:
         """Take a batch of accepted readings; a value older than the one we hold does not replace it."""
@@ -95,8 +108,27 @@ class LiveState:
         st = self.devices[device_id]
         st.online = online
         st.will_offline = not online
+        st.birth = online
         if online:
             st.last_seen = max(st.last_seen or 0, received_ms)
+
+    def set_gateway_availability(self, gateway_id: str, online: bool, received_ms: int) -> list[str]:
+        """A gateway's birth or last-will; offline takes every device behind it offline with it.
+
+        Returns the devices that went offline.  A gateway coming back brings nobody online: each device
+        is online again when it is next heard from.
+        """
+        self.gateways_online[gateway_id] = online
+        if online:
+            return []
+        went = []
+        for dev_id in self.twin.behind_gateway.get(gateway_id, []):
+            st = self.devices[dev_id]
+            if st.online:
+                went.append(dev_id)
+            st.online = False
+            st.will_offline = True
+        return went
 
     def set_actuator_state(self, device_id: str, state: dict[str, Any], received_ms: int) -> None:
         self.devices[device_id].actuator_state = state
@@ -107,6 +139,8 @@ class LiveState:
         went: list[str] = []
         limit = now_ms - self.offline_after_ms
         for dev_id, st in self.devices.items():
+            if st.birth and dev_id in self._quiet_kinds:
+                continue  # online until its last-will says otherwise
             if st.online and st.last_seen is not None and st.last_seen < limit:
                 st.online = False
                 went.append(dev_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twin.kinds import DeviceKind, MetricSpec, SpaceKind
-from twin.model import BuildingSpec, DeviceSpec, SiteSpec, SpaceSpec, TwinSpec
+from twin.model import BuildingSpec, DeviceSpec, GatewaySpec, SiteSpec, SpaceSpec, TwinSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,8 +34,13 @@ class Twin:
         self.spaces: dict[str, SpaceSpec] = {}
         self.site_of_building: dict[str, str] = {}
         self.place_of_space: dict[str, tuple[str, str, int | None]] = {}
+        self.gateways: dict[str, GatewaySpec] = {}
+        self.behind_gateway: dict[str, list[str]] = {}
         for site in spec.sites:
             self.sites[site.id] = site
+            for gw in site.gateways:
+                self.gateways[gw.id] = gw
+                self.behind_gateway[gw.id] = []
             for space in site.spaces:
                 self._add_space(space, site.id, "", None)
             for building in site.buildings:
@@ -49,6 +54,8 @@ class Twin:
         self.spaces[space.id] = space
         self.place_of_space[space.id] = (site, building, level)
         for dev in space.devices:
+            if dev.gateway is not None:
+                self.behind_gateway.setdefault(dev.gateway, []).append(dev.id)
             self.devices[dev.id] = DevicePlace(
                 device_id=dev.id,
                 kind=dev.kind,

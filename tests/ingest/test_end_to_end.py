@@ -254,3 +254,23 @@ async def test_influx_outage_every_point_arrives_once(
         buckets = app.history.query("co-2", "co", t0, t0 + total * 10, 1000)
         assert sum(b.count for b in buckets) == total
         assert not any(a.key == "history_store_down" for a in app.system_alarms())
+
+
+async def test_readings_sent_while_safetwin_is_down_arrive_after_restart(
+    tmp_path: Path, mosquitto: MosquittoBroker
+) -> None:
+    """The persistent session keeps what devices send while SafeTwin restarts."""
+    settings = make_settings(tmp_path, mosquitto.url)
+    t0 = now_ms() - 600_000
+    async with running(settings) as app:
+        topics = app.topics
+    pub = Publisher(mosquitto.host, mosquitto.port)
+    try:
+        for i in range(50):
+            pub.publish(topics.telemetry("co-1"), {"ts": t0 + i, "metrics": {"co": float(i)}})
+        await asyncio.to_thread(pub.wait_published)
+    finally:
+        pub.close()
+    async with running(settings) as app:
+        await eventually(lambda: app.writer.status().written_points >= 50, what="the 50 waiting readings")
+        assert history_values(app, "co-1", "co") == [(t0 + i, float(i)) for i in range(50)]

@@ -203,3 +203,74 @@ def test_offline_sweep(pipe: IngestPipeline) -> None:
     assert pipe.live.sweep(NOW + 30_000) == []
     assert pipe.live.sweep(NOW + 61_000) == ["co-1"]
     assert pipe.live.view("co-1").health == Health.OFFLINE
+
+
+GATEWAY_TWIN = """
+version: 1
+name: gw
+sites:
+  - id: s
+    name: S
+    location: {lat: 22.7, lon: 114.0}
+    gateways:
+      - {id: gw-1, name: 网关1}
+    spaces:
+      - id: well-1
+        name: 污水井
+        kind: sewer_well
+        devices:
+          - {id: h2s-1, kind: h2s_sensor, gateway: gw-1}
+          - {id: h2s-2, kind: h2s_sensor, gateway: gw-1}
+          - {id: o2-1, kind: o2_sensor}
+"""
+
+
+def test_gateway_last_will_takes_its_devices_offline() -> None:
+    from twin.loader import parse_twin
+
+    twin = Twin(parse_twin(GATEWAY_TWIN, "gw.yaml"))
+    live = LiveState(twin, offline_after_ms=60_000, clock_skew_warn_ms=300_000)
+    pipe = IngestPipeline(
+        twin,
+        live,
+        T,
+        max_payload_bytes=4096,
+        dead_letters=DeadLetterLog(),
+        unregistered=UnregisteredDevices(),
+    )
+    pipe.process(
+        [
+            msg(
+                T.gateway_batch("gw-1"),
+                {
+                    "readings": [
+                        {"device_id": d, "metrics": {m: 1.0}}
+                        for d, m in (("h2s-1", "h2s"), ("h2s-2", "h2s"), ("o2-1", "o2"))
+                    ]
+                },
+            )
+        ]
+    )
+    out = pipe.process([msg(T.availability("gw-1"), {"state": "offline", "reason": "last-will"})])
+    assert not out.dead_letters, "a declared gateway is not an unknown device"
+    assert [pipe.live.view(d).health for d in ("h2s-1", "h2s-2", "o2-1")] == [
+        Health.OFFLINE,
+        Health.OFFLINE,
+        Health.OK,
+    ]
+    pipe.process([msg(T.availability("gw-1"), b"online")])
+    assert pipe.live.gateways_online == {"gw-1": True}
+    assert not pipe.live.view("h2s-1").online, "a device is online again only when heard from"
+    pipe.process([msg(T.telemetry("h2s-1"), {"metrics": {"h2s": 2}})])
+    assert pipe.live.view("h2s-1").online
+
+
+def test_quiet_device_with_a_birth_stays_online_until_its_will(pipe: IngestPipeline) -> None:
+    """A camera sends no telemetry: its birth and last-will, not silence, decide whether it is online."""
+    pipe.process(
+        [msg(T.availability("cam-1"), b"online", NOW), msg(T.telemetry("co-1"), {"metrics": {"co": 1}})]
+    )
+    assert pipe.live.sweep(NOW + 3_600_000) == ["co-1"], "a sensor that falls silent still goes offline"
+    assert pipe.live.view("cam-1").online
+    pipe.process([msg(T.availability("cam-1"), b"offline", NOW + 3_600_001)])
+    assert not pipe.live.view("cam-1").online

@@ -17,8 +17,8 @@ from paho.mqtt.enums import CallbackAPIVersion
 
 from core.contract import Availability, AvailabilityState, GatewayBatch, Telemetry, Topics
 from core.settings import MqttSettings, Settings
-from simulators.publisher import DevicePublisher, run_simulator, simulate_main
-from simulators.sensors import Reading
+from simulators.publisher import DevicePublisher, Uplinks, run_simulator, simulate_main
+from simulators.sensors import Reading, SensorFleet
 from tests.fixtures.mosquitto import MosquittoBroker
 from tests.helpers import eventually, unique_prefix
 from twin.loader import parse_twin
@@ -234,15 +234,25 @@ def test_messages_published_while_the_broker_is_down_arrive_after_it_returns(
         collector.close()
 
 
+def sim_settings(broker: MosquittoBroker, topics: Topics, **simulator: object) -> Settings:
+    """Settings for the simulator against the test broker, with client ids no other test uses."""
+    return Settings(
+        mqtt={
+            "url": broker.url,
+            "topic_prefix": topics.prefix,
+            "reconnect_min_s": 0.1,
+            "reconnect_max_s": 1.0,
+        },
+        simulator={"event_probability": 0.0, "client_id": f"sim-{uuid.uuid4().hex[:8]}", **simulator},
+    )
+
+
 async def test_run_simulator_publishes_the_twin_until_stopped(
     mosquitto: MosquittoBroker, collector: Collector, topics: Topics
 ) -> None:
     twin = Twin(parse_twin(TWIN, "sim.yaml"))
     for batch in (False, True):
-        settings = Settings(
-            mqtt={"url": mosquitto.url, "topic_prefix": topics.prefix},
-            simulator={"interval_s": 0.2, "gateway_batch": batch, "event_probability": 0.0},
-        )
+        settings = sim_settings(mosquitto, topics, interval_s=0.2, gateway_batch=batch)
         stop = asyncio.Event()
         task = asyncio.create_task(run_simulator(settings, twin, stop, seed=1))
         kind = "gateway" if batch else "telemetry"
@@ -254,9 +264,14 @@ async def test_run_simulator_publishes_the_twin_until_stopped(
         stop.set()
         await asyncio.wait_for(task, timeout=10)
     assert collector.ids("telemetry") == {"co-1", "mg-1"}  # the valve reports no metrics
-    batches = [GatewayBatch.model_validate_json(m.payload) for m in collector.kind("gateway")]
-    assert collector.ids("gateway") == {"gw-s1"}  # one gateway per site
-    assert {r.device_id for b in batches for r in b.readings} == {"co-1", "mg-1"}
+    batches = {
+        gw: [GatewayBatch.model_validate_json(m.payload) for m in collector.on(topics.gateway_batch(gw))]
+        for gw in collector.ids("gateway")
+    }
+    direct = f"{settings.simulator.client_id}-direct"
+    assert set(batches) == {"gw-s1", direct}  # the twin's gateway, and the devices connecting directly
+    assert {r.device_id for b in batches["gw-s1"] for r in b.readings} == {"mg-1"}
+    assert {r.device_id for b in batches[direct] for r in b.readings} == {"co-1"}
 
     def valve_states() -> list[AvailabilityState]:
         return [
@@ -268,14 +283,77 @@ async def test_run_simulator_publishes_the_twin_until_stopped(
     await eventually(lambda: valve_states()[-2:] == [AvailabilityState.ONLINE, AvailabilityState.OFFLINE])
 
 
+async def test_availability_only_for_the_twins_gateways_and_devices(
+    mosquitto: MosquittoBroker, collector: Collector, topics: Topics
+) -> None:
+    """The simulator's own clients are no devices: only twin gateways and devices get births and wills."""
+    twin = Twin(parse_twin(TWIN, "sim.yaml"))
+    settings = sim_settings(mosquitto, topics, interval_s=0.2)
+    stop = asyncio.Event()
+    task = asyncio.create_task(run_simulator(settings, twin, stop))
+    await eventually(lambda: len(collector.kind("telemetry")) >= 4, timeout=10, what="telemetry")
+    stop.set()
+    await asyncio.wait_for(task, timeout=10)
+
+    def states(ident: str) -> list[tuple[str, str | None]]:
+        msgs = map(Availability.model_validate_json, map(_payload, collector.on(topics.availability(ident))))
+        return [(a.state.value, a.reason) for a in msgs]
+
+    await eventually(lambda: states("gw-s1")[-1:] == [("offline", "shutdown")], what="gateway shutdown")
+    assert collector.ids("availability") <= set(twin.gateways) | set(twin.devices)
+    assert states("gw-s1") == [("online", "birth"), ("offline", "shutdown")]
+    for device in ("co-1", "valve-1"):  # connecting directly: each device announces itself
+        assert states(device) == [("online", "birth"), ("offline", "shutdown")], device
+    assert states("mg-1") == []  # behind gw-s1: the gateway's birth and last-will stand for it
+
+
+async def test_a_gateway_that_dies_leaves_its_retained_last_will(
+    mosquitto: MosquittoBroker, collector: Collector, topics: Topics
+) -> None:
+    twin = Twin(parse_twin(TWIN, "sim.yaml"))
+    settings = sim_settings(mosquitto, topics)
+    uplinks = Uplinks.for_twin(settings, twin, SensorFleet(twin))
+    gateway, direct = uplinks.clients["gw-s1"], uplinks.clients[f"{settings.simulator.client_id}-direct"]
+    assert uplinks.route == {"mg-1": gateway, "co-1": direct, "valve-1": direct}
+    await uplinks.start()
+    try:
+        assert gateway.wait_connected(5) and gateway.wait_all_published(5)
+        gateway.client.loop_stop()  # no network thread: it cannot reconnect and send a new birth
+        sock = gateway.client.socket()
+        assert isinstance(sock, socket.socket)
+        sock.shutdown(socket.SHUT_RDWR)  # the gateway loses power: no DISCONNECT reaches the broker
+        topic = topics.availability("gw-s1")
+        await eventually(lambda: len(collector.on(topic)) >= 2, timeout=10, what="the last-will")
+        late = Collector(mosquitto, topics)  # sees only what the broker retained
+        try:
+            await eventually(lambda: bool(late.on(topic)), what="the retained availability")
+            kept = late.on(topic)[-1]
+            will = Availability.model_validate_json(kept.payload)
+            assert kept.retain and will.state == AvailabilityState.OFFLINE and will.reason == "last-will"
+            assert late.ids("availability") <= set(twin.gateways) | set(twin.devices)
+        finally:
+            late.close()
+        assert direct.connected  # the other client is not affected
+    finally:
+        await uplinks.stop()
+
+
+def test_uplinks_give_each_gateway_its_own_client_id(mosquitto: MosquittoBroker, topics: Topics) -> None:
+    twin = Twin(parse_twin(TWIN, "sim.yaml"))
+    settings = sim_settings(mosquitto, topics)
+    prefix = settings.simulator.client_id
+    uplinks = Uplinks.for_twin(settings, twin, SensorFleet(twin))
+    ids = {gw: pub.client._client_id.decode() for gw, pub in uplinks.clients.items()}
+    assert ids == {"gw-s1": f"{prefix}-gw-s1", f"{prefix}-direct": f"{prefix}-direct"}
+    assert uplinks.clients["gw-s1"].announce and not uplinks.clients[f"{prefix}-direct"].announce
+    assert uplinks.births == {"gw-s1": [], f"{prefix}-direct": ["valve-1", "co-1"]}
+
+
 def test_simulate_main_runs_for_the_duration(
     mosquitto: MosquittoBroker, collector: Collector, topics: Topics
 ) -> None:
     twin = Twin(parse_twin(TWIN, "sim.yaml"))
-    settings = Settings(
-        mqtt={"url": mosquitto.url, "topic_prefix": topics.prefix},
-        simulator={"interval_s": 0.1, "event_probability": 0.0},
-    )
+    settings = sim_settings(mosquitto, topics, interval_s=0.1)
     started = time.monotonic()
     assert simulate_main(settings, twin, 0.6, seed=2) == 0
     assert 0.5 < time.monotonic() - started < 5
@@ -291,13 +369,15 @@ sites:
   - id: s1
     name: 社区
     location: {lat: 22.72, lon: 114.05}
+    gateways:
+      - {id: gw-s1, name: 社区LoRa网关}
     spaces:
       - id: septic
         name: 化粪池
         kind: septic_tank
         confined: true
         devices:
-          - {id: mg-1, kind: multi_gas}
+          - {id: mg-1, kind: multi_gas, gateway: gw-s1}
           - {id: valve-1, kind: valve}
       - id: garage
         name: 车库

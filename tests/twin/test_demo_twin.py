@@ -119,3 +119,44 @@ def test_positions_and_maintenance_dates(twin: Twin) -> None:
     assert len(dated) >= 50
     assert all("bump_test_on" in d.spec.meta for d in dated)
     assert any(d.spec.ranges for d in twin.devices.values())
+
+
+WIRED = {DeviceKind.FAN, DeviceKind.VALVE, DeviceKind.CAMERA, DeviceKind.SPEAKER, DeviceKind.RELAY}
+VIA_GATEWAY = {SpaceKind.SEPTIC_TANK, SpaceKind.SEWER_WELL, SpaceKind.RESIDENCE, SpaceKind.CONSTRUCTION_SITE}
+
+
+def test_every_site_has_gateways_that_its_wireless_devices_report_through(twin: Twin) -> None:
+    for site in twin.sites.values():
+        assert 1 <= len(site.gateways) <= 2, site.id
+        for gw in site.gateways:
+            assert gw.id.startswith(f"{site.id}-gw-") and "网关" in gw.name and gw.location, gw.id
+            assert twin.behind_gateway[gw.id], f"nothing reports through {gw.id}"
+    for d in twin.devices.values():
+        if d.spec.gateway is not None:  # a gateway of the device's own site
+            assert d.spec.gateway in {g.id for g in twin.sites[d.site].gateways}, d.device_id
+    linked = {d.device_id for d in twin.devices.values() if d.spec.gateway}
+    assert len(linked) >= 60
+
+
+def test_battery_sensors_use_gateways_and_wired_devices_connect_directly(twin: Twin) -> None:
+    for d in twin.devices.values():
+        gw = d.spec.gateway
+        if d.kind in WIRED or d.space_kind in (SpaceKind.BASEMENT_GARAGE, SpaceKind.PLANT_ROOM):
+            assert gw is None, d.device_id
+        elif d.space_kind in VIA_GATEWAY:
+            assert gw is not None, d.device_id
+    homes = [d for d in twin.devices.values() if d.space_kind == SpaceKind.RESIDENCE]
+    assert homes and all(d.spec.gateway for d in homes if d.kind == DeviceKind.PANIC_BUTTON)
+    elderly_kitchens = {
+        s for s, sp in twin.spaces.items() if sp.kind == SpaceKind.KITCHEN and "室厨房" in sp.name
+    }
+    kitchen_gas = [
+        d for d in twin.devices.values() if d.space in elderly_kitchens and d.kind == DeviceKind.LEL_SENSOR
+    ]
+    assert kitchen_gas and all(d.spec.gateway for d in kitchen_gas)
+    canteens = [
+        d
+        for d in twin.devices.values()
+        if d.space_kind == SpaceKind.KITCHEN and d.space not in elderly_kitchens
+    ]
+    assert canteens and not any(d.spec.gateway for d in canteens)  # shops and canteens are wired

@@ -138,3 +138,48 @@ def test_missing_file_and_non_mapping(tmp_path: Path) -> None:
     with pytest.raises(TwinLoadError) as info:
         parse_twin("- just\n- a list\n", "list.yaml")
     assert info.value.file == "list.yaml" and info.value.line == 1
+
+
+def test_device_gateway_must_be_declared() -> None:
+    text = """
+version: 1
+name: x
+sites:
+  - id: s
+    name: S
+    location: {lat: 1, lon: 1}
+    gateways:
+      - {id: gw-a, name: A}
+    spaces:
+      - id: sp
+        name: Sp
+        kind: sewer_well
+        devices:
+          - {id: d1, kind: h2s_sensor, gateway: gw-a}
+          - {id: d2, kind: h2s_sensor, gateway: gw-b}
+"""
+    with pytest.raises(TwinLoadError) as err:
+        parse_twin(text, "gw.yaml")
+    assert err.value.line == 16 and "gateway 'gw-b' is not declared" in str(err.value)
+    assert err.value.field is not None and err.value.field.endswith("devices[1].gateway")
+
+
+def test_gateway_and_device_may_not_share_an_id() -> None:
+    text = """
+version: 1
+name: x
+sites:
+  - id: s
+    name: S
+    location: {lat: 1, lon: 1}
+    gateways:
+      - {id: same, name: A}
+    spaces:
+      - id: sp
+        name: Sp
+        kind: sewer_well
+        devices:
+          - {id: same, kind: h2s_sensor}
+"""
+    with pytest.raises(TwinLoadError, match=r"device id 'same' is used twice \(first on line 9\)"):
+        parse_twin(text, "gw.yaml")

@@ -1,0 +1,112 @@
+"""The `safetwin` command as a person runs it: start, see it live, Ctrl-C, clean stop."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.fixtures.mosquitto import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _env(tmp_path: Path, api_port: int, broker_port: int) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "SAFETWIN_API__PORT": str(api_port),
+            "SAFETWIN_MQTT__EMBEDDED_PORT": str(broker_port),
+            "SAFETWIN_STORE__DUCKDB_PATH": str(tmp_path / "h.duckdb"),
+            "SAFETWIN_STORE__SPOOL_DIR": str(tmp_path / "spool"),
+            "SAFETWIN_STATE__SQLITE_PATH": str(tmp_path / "state.sqlite"),
+            "SAFETWIN_SIMULATOR__INTERVAL_S": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
+    return env
+
+
+@pytest.mark.slow
+def test_run_with_simulators_serves_live_data_and_stops_on_ctrl_c(tmp_path: Path) -> None:
+    api_port, broker_port = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "safetwin", "run", "--simulate"],
+        cwd=ROOT,
+        env=_env(tmp_path, api_port, broker_port),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        lines: list[str] = []
+        deadline = time.monotonic() + 60
+        while not any("SafeTwin is running" in line for line in lines):
+            assert time.monotonic() < deadline and proc.poll() is None, "".join(lines)
+            lines.append(proc.stdout.readline())
+        assert any(f"http://127.0.0.1:{api_port}/" in line for line in lines), "prints the URL"
+        base = f"http://127.0.0.1:{api_port}"
+        status: dict[str, object] = {}
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            status = httpx.get(f"{base}/api/v1/status", timeout=5).json()
+            ingest = status["ingest"]
+            assert isinstance(ingest, dict)
+            if ingest["accepted_readings"] > 100:
+                break
+            time.sleep(0.5)
+        assert status["mqtt_connected"] is True
+        assert status["ingest"]["dead_letters"] == 0, status  # type: ignore[index]
+        assert status["ingest"]["unregistered_devices"] == 0, status  # type: ignore[index]
+        page = httpx.get(f"{base}/", timeout=5)
+        assert page.status_code == 200 and "SafeTwin" in page.text
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=40)
+    assert proc.returncode == 0, out
+    assert "SafeTwin stopped" in out
+    assert "Traceback" not in out, out
+
+
+def test_check_twin_names_file_line_and_field(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nname: x\nsites:\n  - id: s\n    name: S\n    location: {lat: 95, lon: 1}\n")
+    out = subprocess.run(
+        [sys.executable, "-m", "safetwin", "check-twin", str(bad)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert f"{bad}:6: sites[0].location.lat" in out.stderr and "less than or equal to 90" in out.stderr
+    ok = subprocess.run(
+        [sys.executable, "-m", "safetwin", "check-twin", str(ROOT / "data/demo-twin.yaml")],
+        cwd=ROOT,
+        capture_output=True,
+        check=False,
+        text=True,
+    )
+    assert ok.returncode == 0 and "OK" in ok.stdout
+
+
+def test_wrong_setting_is_named(tmp_path: Path) -> None:
+    env = _env(tmp_path, free_port(), free_port())
+    env["SAFETWIN_STORE__BACKEND"] = "mongodb"
+    out = subprocess.run(
+        [sys.executable, "-m", "safetwin", "settings"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert out.returncode == 2
+    assert "store.backend" in out.stderr and "SAFETWIN_STORE__BACKEND" in out.stderr
