@@ -142,6 +142,27 @@ class Detection(_Message):
     snapshot_url: str | None = Field(None, description="Where a JPEG snapshot with the boxes can be fetched")
 
 
+# --- site access (real-name registration) ------------------------------------------------------
+
+
+class AccessDirection(StrEnum):
+    IN = "in"
+    OUT = "out"
+
+
+class AccessEvent(_Message):
+    """A badge or QR-code check-in or check-out at a site gate.
+
+    Topic: ``{prefix}/v1/access/{reader_id}``; the reader is a device of the twin at the site's gate.
+    """
+
+    v: Literal[1] = Field(1, description="Contract version")
+    ts: EpochMs = Field(description="When the badge or code was read")
+    person_id: str = Field(min_length=1, max_length=128, description="Badge number or QR-code id")
+    direction: AccessDirection = Field(description="in or out")
+    method: Literal["badge", "qr", "face"] = Field("badge", description="How the person was identified")
+
+
 # --- availability --------------------------------------------------------------------------
 
 
@@ -226,7 +247,7 @@ class DeadLetter(_Message):
 # --- topics ----------------------------------------------------------------------------------
 
 TopicKind = Literal[
-    "telemetry", "gateway", "detection", "availability", "command", "ack", "state", "deadletter"
+    "telemetry", "gateway", "detection", "access", "availability", "command", "ack", "state", "deadletter"
 ]
 
 
@@ -251,6 +272,9 @@ class Topics:
     def detection(self, camera_id: str) -> str:
         return f"{self.root}/detection/{camera_id}"
 
+    def access(self, reader_id: str) -> str:
+        return f"{self.root}/access/{reader_id}"
+
     def availability(self, device_id: str) -> str:
         return f"{self.root}/availability/{device_id}"
 
@@ -272,6 +296,7 @@ class Topics:
             f"{self.root}/telemetry/+",
             f"{self.root}/gateway/+/batch",
             f"{self.root}/detection/+",
+            f"{self.root}/access/+",
             f"{self.root}/availability/+",
             f"{self.root}/ack/+",
             f"{self.root}/state/+",
@@ -290,6 +315,15 @@ class Topics:
             return ("gateway", ident) if len(parts) == d + 3 and parts[d + 2] == "batch" else None
         if len(parts) != d + 2:
             return None
-        if kind in ("telemetry", "detection", "availability", "command", "ack", "state", "deadletter"):
+        if kind in (
+            "telemetry",
+            "detection",
+            "access",
+            "availability",
+            "command",
+            "ack",
+            "state",
+            "deadletter",
+        ):
             return kind, ident  # type: ignore[return-value]
         return None

@@ -14,6 +14,7 @@ import orjson
 from pydantic import TypeAdapter, ValidationError
 
 from core.contract import (
+    AccessEvent,
     ActuatorState,
     Availability,
     AvailabilityState,
@@ -51,6 +52,7 @@ class PipelineResult:
 
     readings: ReadingBatch = field(default_factory=ReadingBatch)
     detections: list[tuple[str, Detection]] = field(default_factory=list)
+    access: list[tuple[str, AccessEvent]] = field(default_factory=list)
     acks: list[tuple[str, CommandAck]] = field(default_factory=list)
     availability: list[tuple[str, AvailabilityState]] = field(default_factory=list)
     dead_letters: list[tuple[str, DeadLetter]] = field(default_factory=list)
@@ -140,6 +142,8 @@ class IngestPipeline:
             self._availability(msg, ident, out)
         elif kind == "detection":
             self._detection(msg, ident, out)
+        elif kind == "access":
+            self._access(msg, ident, out)
         elif kind == "ack":
             self._ack(msg, ident, out)
         elif kind == "state":
@@ -321,6 +325,29 @@ class IngestPipeline:
             return
         self.live.touch(camera_id, msg.received_ms)
         out.detections.append((camera_id, det))
+
+    def _access(self, msg: InboundMessage, reader_id: str, out: PipelineResult) -> None:
+        if not self._known(msg, reader_id, out):
+            return
+        if self.twin.devices[reader_id].kind != DeviceKind.ACCESS_READER:
+            kind = self.twin.devices[reader_id].kind.value
+            self._dead(
+                out,
+                "invalid",
+                msg,
+                reader_id,
+                "(topic)",
+                f"device {reader_id!r} is a {kind}, not an access_reader",
+            )
+            return
+        try:
+            event = AccessEvent.model_validate_json(msg.payload)
+        except ValidationError as err:
+            path, reason = _describe(err)
+            self._dead(out, "invalid", msg, reader_id, path, reason)
+            return
+        self.live.touch(reader_id, msg.received_ms)
+        out.access.append((reader_id, event))
 
     def _ack(self, msg: InboundMessage, device_id: str, out: PipelineResult) -> None:
         if not self._known(msg, device_id, out):

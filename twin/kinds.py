@@ -31,6 +31,7 @@ class DeviceKind(StrEnum):
     VALVE = "valve"
     RELAY = "relay"
     PANIC_BUTTON = "panic_button"
+    ACCESS_READER = "access_reader"
 
 
 class SpaceKind(StrEnum):
@@ -76,6 +77,7 @@ METRICS: dict[DeviceKind, dict[str, MetricSpec]] = {
     DeviceKind.VALVE: {},
     DeviceKind.RELAY: {},
     DeviceKind.PANIC_BUTTON: {"pressed": MetricSpec(unit="", min=0, max=1), **_BATTERY},
+    DeviceKind.ACCESS_READER: {},
 }
 
 SENSOR_KINDS = frozenset(k for k, m in METRICS.items() if k not in (DeviceKind.FAN, DeviceKind.CAMERA) and m)

@@ -274,3 +274,39 @@ def test_quiet_device_with_a_birth_stays_online_until_its_will(pipe: IngestPipel
     assert pipe.live.view("cam-1").online
     pipe.process([msg(T.availability("cam-1"), b"offline", NOW + 3_600_001)])
     assert not pipe.live.view("cam-1").online
+
+
+def test_access_events_from_a_reader() -> None:
+    from twin.loader import parse_twin
+
+    twin = Twin(
+        parse_twin(
+            GATEWAY_TWIN.replace(
+                "- {id: o2-1, kind: o2_sensor}",
+                "- {id: o2-1, kind: o2_sensor}\n          - {id: gate-1, kind: access_reader}",
+            ),
+            "acc.yaml",
+        )
+    )
+    live = LiveState(twin, offline_after_ms=60_000, clock_skew_warn_ms=300_000)
+    pipe = IngestPipeline(
+        twin,
+        live,
+        T,
+        max_payload_bytes=4096,
+        dead_letters=DeadLetterLog(),
+        unregistered=UnregisteredDevices(),
+    )
+    ev = {"ts": NOW, "person_id": "W-0042", "direction": "in", "method": "qr"}
+    out = pipe.process(
+        [
+            msg(T.access("gate-1"), ev),
+            msg(T.access("o2-1"), ev),
+            msg(T.access("gate-1"), {"ts": NOW, "person_id": "W-1", "direction": "sideways"}),
+        ]
+    )
+    assert [(r, e.person_id, e.direction.value) for r, e in out.access] == [("gate-1", "W-0042", "in")]
+    assert [(c, d.device_id, d.field) for c, d in out.dead_letters] == [
+        ("invalid", "o2-1", "(topic)"),
+        ("invalid", "gate-1", "direction"),
+    ]
