@@ -106,6 +106,23 @@ class StateSettings(_Section):
     snapshot_interval_s: float = Field(5.0, gt=0, description="How often live device state is saved")
 
 
+class DatabaseSettings(_Section):
+    url: str = Field(
+        "sqlite:///var/safetwin.db",
+        description="SQLAlchemy URL of the operational store: sqlite:///file or postgresql+psycopg://user@host/db",
+    )
+    echo: bool = Field(False, description="Log every SQL statement")
+
+    @field_validator("url")
+    @classmethod
+    def _check_db_url(cls, value: str) -> str:
+        if not value.startswith(("sqlite:///", "postgresql+psycopg://", "postgresql://")):
+            raise ValueError(
+                f"database URL {value!r} is not supported: use sqlite:///path or postgresql+psycopg://user@host/db"
+            )
+        return value.replace("postgresql://", "postgresql+psycopg://", 1)
+
+
 class TwinSettings(_Section):
     path: Path = Field(Path("data/demo-twin.yaml"), description="Twin YAML file")
     offline_after_s: float = Field(120.0, gt=0, description="No message for this long: device offline")
@@ -161,6 +178,7 @@ class Settings(BaseSettings):
     mqtt: MqttSettings = Field(default_factory=MqttSettings)
     store: StoreSettings = Field(default_factory=StoreSettings)
     state: StateSettings = Field(default_factory=StateSettings)
+    database: DatabaseSettings = Field(default_factory=DatabaseSettings)
     twin: TwinSettings = Field(default_factory=TwinSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)

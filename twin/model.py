@@ -29,6 +29,48 @@ class FloorPosition(_Spec):
     y: float = Field(ge=0, le=1, description="Down the floor plan, fraction of its depth")
 
 
+class Contact(_Spec):
+    """A person to notify: a party's duty phone, or the family of an elderly resident."""
+
+    name: str = Field(min_length=1, max_length=100, description="Name")
+    role: str | None = Field(None, max_length=100, description="e.g. 'duty officer', 'daughter'")
+    phone: str | None = Field(None, max_length=40, description="Phone for SMS")
+    email: str | None = Field(None, max_length=200, description="E-mail address")
+
+
+PartyKind = Literal[
+    "property_company",
+    "site_owner",
+    "enterprise",
+    "grid_worker",
+    "community",
+    "street",
+    "district",
+    "department",
+]
+
+
+class PartySpec(_Spec):
+    """A responsible party or a level of the grid-management chain."""
+
+    id: Ident
+    name: str = Field(min_length=1, max_length=200, description="Name shown to people")
+    kind: PartyKind = Field(description="What the party is")
+    contacts: list[Contact] = Field(default_factory=list)
+
+
+class SiteParties(_Spec):
+    """Who answers for a site: the responsible party, then the escalation chain."""
+
+    owner: Ident | None = Field(
+        None, description="Responsible party: property company, site owner, enterprise"
+    )
+    grid: Ident | None = Field(None, description="Grid worker (first escalation level)")
+    community: Ident | None = Field(None, description="Community (second level)")
+    street: Ident | None = Field(None, description="Street / sub-district office (third level)")
+    district: Ident | None = Field(None, description="District (fourth level)")
+
+
 class DeviceSpec(_Spec):
     id: Ident
     kind: DeviceKind = Field(description="What the device is")
@@ -43,6 +85,9 @@ class DeviceSpec(_Spec):
     )
     gateway: Ident | None = Field(
         None, description="Id of the site gateway the device reports through; its last-will covers the device"
+    )
+    contacts: list[Contact] = Field(
+        default_factory=list, description="People to call, e.g. the family of a panic button's owner"
     )
 
     @model_validator(mode="after")
@@ -91,6 +136,7 @@ class BuildingSpec(_Spec):
     floors_above: int = Field(1, ge=0, le=200, description="Storeys above ground")
     floors_below: int = Field(0, ge=0, le=10, description="Storeys below ground")
     floors: list[FloorSpec] = Field(default_factory=list, description="Floors that hold spaces")
+    party: Ident | None = Field(None, description="Responsible party of this building, if not the site's")
 
     @model_validator(mode="after")
     def _check_footprint(self) -> BuildingSpec:
@@ -118,9 +164,22 @@ class SiteSpec(_Spec):
     buildings: list[BuildingSpec] = Field(default_factory=list)
     spaces: list[SpaceSpec] = Field(default_factory=list, description="Spaces outside buildings")
     gateways: list[GatewaySpec] = Field(default_factory=list, description="Field gateways of the site")
+    parties: SiteParties = Field(default_factory=SiteParties, description="Responsible party and escalation")
 
 
 class TwinSpec(_Spec):
     version: Literal[1] = Field(1, description="Twin file format version")
     name: str = Field(min_length=1, max_length=200, description="Name of the district the twin covers")
     sites: list[SiteSpec] = Field(min_length=1)
+    parties: list[PartySpec] = Field(default_factory=list, description="Parties that sites refer to")
+
+    @model_validator(mode="after")
+    def _check_party_refs(self) -> TwinSpec:
+        known = {p.id for p in self.parties}
+        for site in self.sites:
+            refs = [(f"site {site.id!r} parties.{k}", v) for k, v in site.parties.model_dump().items() if v]
+            refs += [(f"building {b.id!r} party", b.party) for b in site.buildings if b.party]
+            for where, ref in refs:
+                if ref not in known:
+                    raise ValueError(f"{where} names party {ref!r}, which is not under 'parties'")
+        return self

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from twin.kinds import DeviceKind, MetricSpec, SpaceKind
-from twin.model import BuildingSpec, DeviceSpec, GatewaySpec, SiteSpec, SpaceSpec, TwinSpec
+from twin.model import BuildingSpec, DeviceSpec, GatewaySpec, PartySpec, SiteSpec, SpaceSpec, TwinSpec
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +34,7 @@ class Twin:
         self.spaces: dict[str, SpaceSpec] = {}
         self.site_of_building: dict[str, str] = {}
         self.place_of_space: dict[str, tuple[str, str, int | None]] = {}
+        self.parties: dict[str, PartySpec] = {p.id: p for p in spec.parties}
         self.gateways: dict[str, GatewaySpec] = {}
         self.behind_gateway: dict[str, list[str]] = {}
         for site in spec.sites:
@@ -67,6 +68,21 @@ class Twin:
                 metrics=dev.metric_specs(),
                 spec=dev,
             )
+
+    def responsible_party(self, site: str, building: str = "") -> str | None:
+        """The party that answers for a place: the building's own, else the site's owner."""
+        if building and (b := self.buildings.get(building)) is not None and b.party:
+            return b.party
+        s = self.sites.get(site)
+        return s.parties.owner if s is not None else None
+
+    def escalation_chain(self, site: str) -> list[str]:
+        """Parties a work order escalates to, in order: grid worker, community, street, district."""
+        s = self.sites.get(site)
+        if s is None:
+            return []
+        p = s.parties
+        return [x for x in (p.grid, p.community, p.street, p.district) if x]
 
     def device(self, device_id: str) -> DevicePlace | None:
         return self.devices.get(device_id)

@@ -1,0 +1,1 @@
+"""Alarms: lifecycle of what rules raise, graded response, work orders, escalation, credit scores, KPIs."""
