@@ -274,11 +274,69 @@ def elderly_home(g: Gen, bid: str, level: int, gw: str) -> list[CommentedMap]:
     room = f"{level}{g.rng.randint(1, 4):02d}"
     prefix = f"{bid}-{level}f"
     sos = via(gw, placed(g, prefix, f"{room}室", [("panic_button", 0.5, 0.5)]))
+    sos[0]["contacts"] = [family_contact(sos[0]["id"])]
     gas = via(gw, placed(g, prefix, f"{room}厨房", [("lel_sensor", 0.3, 0.2), ("valve", 0.1, 0.1)]))
     return [
         space(f"{prefix}-r{room}", f"{room}室（独居老人）", "residence", sos),
         space(f"{prefix}-k{room}", f"{room}室厨房", "kitchen", gas),
     ]
+
+
+FAMILY = [("王", "女儿"), ("李", "儿子"), ("张", "侄女"), ("刘", "儿子"), ("陈", "女儿")]
+
+
+def family_contact(device_id: str) -> CommentedMap:
+    """The family member a one-key call reaches, picked from the id so the random stream is untouched."""
+    n = sum(device_id.encode())
+    surname, role = FAMILY[n % len(FAMILY)]
+    return flow(
+        {
+            "name": f"{surname}{'女士' if role in ('女儿', '侄女') else '先生'}",
+            "role": role,
+            "phone": f"138{n % 10_000:04d}{(n * 7919) % 10_000:04d}",
+        }
+    )
+
+
+# The grid-management chain of the demo street, and who answers for each site (Anjing's chain:
+# grid worker -> community -> street -> district).  Construction sites sit in a community's grid.
+DISTRICT = ("gl-district", "龙华区应急管理局（演示）", "district", "区应急指挥中心值班室")
+STREET_PARTY = ("gl-street", "观澜街道办事处", "street", "街道安全生产办值班员")
+SITE_COMMUNITY = {"gdb": "lj", "ljp2": "lj", "ghxx": "gh"}
+OWNERS = {"gdb": "龙华市政工程有限公司项目部", "ljp2": "澜景置业二期项目部", "ghxx": "龙华教育基建项目部"}
+
+
+def party(pid: str, name: str, kind: str, duty: str) -> CommentedMap:
+    n = sum(pid.encode())
+    contact = flow({"name": duty, "role": "duty", "phone": f"0755{(n * 104729) % 10_000_000:08d}"})
+    return CommentedMap(id=pid, name=name, kind=kind, contacts=flow_seq([contact]))
+
+
+def parties() -> list[CommentedMap]:
+    """Every party of the demo: district, street, each community's office, grid worker and property
+    company, and each construction site's owner."""
+    out = [party(*DISTRICT), party(*STREET_PARTY)]
+    for c in COMMUNITIES:
+        out.append(party(f"gl-{c.code}-office", f"{c.name}工作站", "community", f"{c.name}值班员"))
+        out.append(party(f"gl-{c.code}-grid", f"{c.name}第一网格", "grid_worker", f"{c.name}网格员"))
+        out.append(
+            party(f"gl-{c.code}-pm", f"{c.estate}物业服务中心", "property_company", f"{c.estate}物业值班")
+        )
+    for k in CONSTRUCTION:
+        out.append(party(f"gl-{k.code}-owner", OWNERS[k.code], "site_owner", "项目安全员"))
+    return out
+
+
+def site_parties(owner: str, community_code: str) -> CommentedMap:
+    return flow(
+        {
+            "owner": owner,
+            "grid": f"gl-{community_code}-grid",
+            "community": f"gl-{community_code}-office",
+            "street": STREET_PARTY[0],
+            "district": DISTRICT[0],
+        }
+    )
 
 
 def tower(g: Gen, code: str, estate: str, idx: int, at: Spot) -> CommentedMap:
@@ -382,6 +440,7 @@ def community(g: Gen, c: Community) -> CommentedMap:
     blds.append(centre(g, c.code, c.name, c.towers + 1, moved(c.spot, 150.0, 0.0)))
     site["buildings"] = blds
     site["spaces"] = confined(g, c.code, c.spot)
+    site["parties"] = site_parties(f"gl-{c.code}-pm", c.code)
     return site
 
 
@@ -418,6 +477,7 @@ def construction(g: Gen, c: Construction) -> CommentedMap:
             devs += via(gateway_id(sid, 1), [gas])
         spaces.append(space(zid, zname, "construction_site", devs, location=where))
     site["spaces"] = spaces
+    site["parties"] = site_parties(f"{sid}-owner", SITE_COMMUNITY[c.code])
     return site
 
 
@@ -426,7 +486,7 @@ def make_twin() -> CommentedMap:
     g = Gen()
     sites = [community(g, c) for c in COMMUNITIES]
     sites += [construction(g, c) for c in CONSTRUCTION]
-    return CommentedMap(version=1, name="深圳市龙华区观澜街道（演示）", sites=sites)
+    return CommentedMap(version=1, name="深圳市龙华区观澜街道（演示）", sites=sites, parties=parties())
 
 
 def render(twin: CommentedMap) -> str:

@@ -160,3 +160,14 @@ def test_battery_sensors_use_gateways_and_wired_devices_connect_directly(twin: T
         if d.space_kind == SpaceKind.KITCHEN and d.space not in elderly_kitchens
     ]
     assert canteens and not any(d.spec.gateway for d in canteens)  # shops and canteens are wired
+
+
+def test_every_site_has_a_responsible_party_and_a_full_escalation_chain() -> None:
+    twin = Twin(load_twin_file(DEMO))
+    for site_id in twin.sites:
+        owner = twin.responsible_party(site_id)
+        assert owner is not None and twin.parties[owner].kind in ("property_company", "site_owner")
+        chain = [twin.parties[p].kind for p in twin.escalation_chain(site_id)]
+        assert chain == ["grid_worker", "community", "street", "district"]
+    buttons = [d for d in twin.devices.values() if d.kind == "panic_button"]
+    assert buttons and all(d.spec.contacts and d.spec.contacts[0].phone for d in buttons)
