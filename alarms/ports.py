@@ -63,7 +63,9 @@ class OpsStore(Protocol):
 
     def credit_history(self, party_id: str) -> list[CreditEvent]: ...
 
-    def save_rule_version(self, rule_id: str, version: int, body: dict[str, Any], actor: str, ts: int) -> None:
+    def save_rule_version(
+        self, rule_id: str, version: int, body: dict[str, Any], actor: str, ts: int
+    ) -> None:
         """Keep every version of a rule created or edited through the API."""
         ...
 
