@@ -10,15 +10,14 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import ssl
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
 
 import aiomqtt
 
 from core.contract import Topics
+from core.mqtt import make_client
 from core.settings import MqttSettings
 from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult
 
@@ -36,28 +35,6 @@ def _capturing_queue(holder: list[asyncio.Queue[aiomqtt.Message]]) -> type[async
             holder.append(self)
 
     return _Queue
-
-
-def make_client(
-    settings: MqttSettings, *, client_id: str | None = None, clean: bool = False, **extra: Any
-) -> aiomqtt.Client:
-    """An aiomqtt client for the configured broker (embedded, mqtt:// or mqtts://)."""
-    host, port, tls = settings.endpoint()
-    tls_context = None
-    if tls:
-        tls_context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    return aiomqtt.Client(
-        host,
-        port,
-        username=settings.username,
-        password=settings.password.get_secret_value() if settings.password else None,
-        identifier=client_id or settings.client_id,
-        clean_session=clean,
-        protocol=aiomqtt.ProtocolVersion.V311,
-        keepalive=settings.keepalive_s,
-        tls_context=tls_context,
-        **extra,
-    )
 
 
 @dataclass

@@ -1,0 +1,95 @@
+"""The one sender of device commands: an MQTT client of its own with an outbox.
+
+Synchronous callers (the alarm manager, inline with ingest) hand commands over with `send()`, which
+never waits; a task publishes them with QoS 1.  While the broker is away commands wait in the outbox
+until their `expires_ts`, then are dropped with an error log: a command that is too late must not
+actuate.  The full command lifecycle (acks, retries, effect verification) builds on this.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import uuid
+from collections import deque
+from dataclasses import dataclass
+
+import aiomqtt
+
+from core.contract import Command, Topics, now_ms
+from core.mqtt import make_client
+from core.settings import MqttSettings
+
+log = logging.getLogger(__name__)
+
+
+def new_correlation_id() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass
+class OutboxStatus:
+    connected: bool = False
+    sent: int = 0
+    expired: int = 0
+    queued: int = 0
+
+
+class CommandPublisher:
+    """Publishes `Command`s on the contract's command topics."""
+
+    def __init__(self, settings: MqttSettings, topics: Topics, *, max_queued: int = 10_000) -> None:
+        self.settings = settings
+        self.topics = topics
+        self._outbox: deque[tuple[str, Command]] = deque(maxlen=max_queued)
+        self._wake = asyncio.Event()
+        self.status = OutboxStatus()
+        self.sent_log: deque[tuple[str, Command]] = deque(maxlen=1000)
+
+    def send(self, device_id: str, command: Command) -> None:
+        """Queue a command; returns at once (safe to call from the event loop's thread only)."""
+        if len(self._outbox) == self._outbox.maxlen:
+            log.error("command outbox full: the oldest command (to %s) is dropped", self._outbox[0][0])
+        self._outbox.append((device_id, command))
+        self.status.queued = len(self._outbox)
+        self._wake.set()
+
+    async def run(self) -> None:
+        """Connect, drain the outbox, reconnect with backoff; until cancelled."""
+        delay = self.settings.reconnect_min_s
+        client_id = f"{self.settings.client_id}-actuators"
+        while True:
+            try:
+                async with make_client(self.settings, client_id=client_id, clean=True) as client:
+                    self.status.connected = True
+                    delay = self.settings.reconnect_min_s
+                    await self._drain_forever(client)
+            except aiomqtt.MqttError as err:
+                self.status.connected = False
+                log.warning("actuator link to the broker down (%s); %d commands wait", err, len(self._outbox))
+                await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
+                delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    async def _drain_forever(self, client: aiomqtt.Client) -> None:
+        while True:
+            await self._wake.wait()
+            self._wake.clear()
+            while self._outbox:
+                device_id, command = self._outbox[0]
+                if command.expires_ts is not None and command.expires_ts < now_ms():
+                    self._outbox.popleft()
+                    self.status.expired += 1
+                    log.error(
+                        "command %s to %s expired before it could be sent (%s %s)",
+                        command.correlation_id,
+                        device_id,
+                        command.action,
+                        command.params,
+                    )
+                    continue
+                await client.publish(self.topics.command(device_id), command.model_dump_json(), qos=1)
+                self._outbox.popleft()
+                self.status.sent += 1
+                self.sent_log.append((device_id, command))
+            self.status.queued = 0

@@ -1,0 +1,122 @@
+"""Graded responses as the actuator layer carries them out: speaker broadcasts and notifications."""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections import deque
+from collections.abc import Sequence
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from actuators.publisher import CommandPublisher, new_correlation_id
+from core.alarms import Alarm
+from core.contract import Command, now_ms
+from twin.kinds import DeviceKind
+from twin.model import Contact
+from twin.twin import Twin
+
+log = logging.getLogger(__name__)
+
+
+class Notification(BaseModel):
+    """A message to people about an alarm, with whom it is for and whether a channel took it."""
+
+    model_config = ConfigDict(frozen=True)
+
+    alarm_id: str
+    ts: int
+    channels: list[str] = Field(description="Channels asked for: sms, push, email, webhook")
+    recipients: list[Contact] = Field(description="People it is for")
+    text: str
+    delivered: bool = Field(description="A channel driver accepted it")
+    detail: str = Field(description="What happened to it")
+
+
+class ActuatorResponse:
+    """Implements the alarm domain's ResponseSink over the command publisher."""
+
+    def __init__(
+        self, twin: Twin, commands: CommandPublisher, *, volume: int = 80, ttl_s: float = 60
+    ) -> None:
+        self.twin = twin
+        self.commands = commands
+        self.volume = volume
+        self.ttl_ms = int(ttl_s * 1000)
+        self.notifications: deque[Notification] = deque(maxlen=1000)
+        self._lock = threading.Lock()
+
+    def speakers_for(self, alarm: Alarm) -> list[str]:
+        """Speakers of the alarm's space, else of its site."""
+        in_space = (
+            [d.device_id for d in self.twin.devices_in(space=alarm.space) if d.kind == DeviceKind.SPEAKER]
+            if alarm.space
+            else []
+        )
+        if in_space:
+            return in_space
+        return [d.device_id for d in self.twin.devices_in(site=alarm.site) if d.kind == DeviceKind.SPEAKER]
+
+    def broadcast(self, alarm: Alarm, text: str) -> None:
+        """Play `text` on the speakers near the alarm."""
+        speakers = self.speakers_for(alarm)
+        if not speakers:
+            log.info(
+                "no speaker at %s for alarm %s; broadcast skipped: %s",
+                alarm.space or alarm.site,
+                alarm.id,
+                text,
+            )
+            return
+        now = now_ms()
+        for speaker in speakers:
+            self.commands.send(
+                speaker,
+                Command(
+                    correlation_id=new_correlation_id(),
+                    action="play",
+                    params={"text": text, "volume": self.volume, "repeat": 2},
+                    issued_ts=now,
+                    expires_ts=now + self.ttl_ms,
+                    issued_by=f"rule:{alarm.rule_id}",
+                ),
+            )
+        log.info("broadcast for alarm %s on %d speaker(s): %s", alarm.id, len(speakers), text)
+
+    def recipients(self, alarm: Alarm) -> list[Contact]:
+        """The responsible party's contacts, plus the device's own (family of a one-key call)."""
+        people: list[Contact] = []
+        if alarm.party_id and alarm.party_id in self.twin.parties:
+            people += self.twin.parties[alarm.party_id].contacts
+        device = self.twin.devices.get(alarm.source_id)
+        if device is not None:
+            people += device.spec.contacts
+        site = self.twin.sites.get(alarm.site)
+        if site is not None and site.parties.community in self.twin.parties:
+            people += self.twin.parties[site.parties.community].contacts
+        return people
+
+    def notify(self, alarm: Alarm, channels: Sequence[str], text: str) -> None:
+        """Record a notification; channel drivers (SMS, e-mail, webhook) deliver it when configured."""
+        note = Notification(
+            alarm_id=alarm.id,
+            ts=now_ms(),
+            channels=list(channels),
+            recipients=self.recipients(alarm),
+            text=text,
+            delivered=False,
+            detail="no notification channel driver is configured yet; shown in the API",
+        )
+        with self._lock:
+            self.notifications.append(note)
+        log.warning(
+            "NOTIFY %s (%s) -> %s: %s",
+            alarm.id,
+            ",".join(channels),
+            ", ".join(f"{c.name} {c.phone or c.email or ''}".strip() for c in note.recipients) or "nobody",
+            text,
+        )
+
+    def recent(self, limit: int = 100) -> list[Notification]:
+        with self._lock:
+            return list(self.notifications)[-limit:][::-1]

@@ -1,0 +1,32 @@
+"""One way to open an MQTT client on the configured broker, for every package that talks MQTT."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import aiomqtt
+
+from core.settings import MqttSettings
+
+
+def make_client(
+    settings: MqttSettings, *, client_id: str | None = None, clean: bool = False, **extra: Any
+) -> aiomqtt.Client:
+    """An aiomqtt client for the configured broker (embedded, mqtt:// or mqtts://)."""
+    host, port, tls = settings.endpoint()
+    tls_context = None
+    if tls:
+        tls_context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
+    return aiomqtt.Client(
+        host,
+        port,
+        username=settings.username,
+        password=settings.password.get_secret_value() if settings.password else None,
+        identifier=client_id or settings.client_id,
+        clean_session=clean,
+        protocol=aiomqtt.ProtocolVersion.V311,
+        keepalive=settings.keepalive_s,
+        tls_context=tls_context,
+        **extra,
+    )
