@@ -88,7 +88,7 @@ async def test_broadcast_reaches_the_speaker_of_the_space(mosquitto: MosquittoBr
             async with asyncio.timeout(10):
                 msg = await anext(spk.messages)
         assert msg.topic.value == topics.command("spk-1"), "only the speaker in the alarm's space"
-        cmd = Command.model_validate_json(msg.payload)  # type: ignore[arg-type]
+        cmd = Command.model_validate_json(msg.payload)
         assert (cmd.action, cmd.params["text"], cmd.issued_by) == ("play", "请佩戴安全帽", "rule:no-helmet")
         assert cmd.expires_ts is not None and cmd.expires_ts > cmd.issued_ts
     finally:
