@@ -8,10 +8,10 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import orjson
-from pydantic import TypeAdapter, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from core.contract import (
     AccessEvent,
@@ -35,6 +35,7 @@ from twin.twin import Twin
 log = logging.getLogger(__name__)
 
 _READING = TypeAdapter(GatewayReading)
+M = TypeVar("M", bound=BaseModel)
 
 
 @dataclass(slots=True)
@@ -304,73 +305,46 @@ class IngestPipeline:
             self.live.set_availability(ident, online, msg.received_ms)
         out.availability.append((ident, state))
 
-    def _detection(self, msg: InboundMessage, camera_id: str, out: PipelineResult) -> None:
-        if not self._known(msg, camera_id, out):
-            return
-        if self.twin.devices[camera_id].kind != DeviceKind.CAMERA:
-            self._dead(
-                out,
-                "invalid",
-                msg,
-                camera_id,
-                "(topic)",
-                f"device {camera_id!r} is a {self.twin.devices[camera_id].kind.value}, not a camera",
-            )
-            return
+    def _parse(
+        self,
+        msg: InboundMessage,
+        device_id: str,
+        out: PipelineResult,
+        model: type[M],
+        kind: DeviceKind | None = None,
+    ) -> M | None:
+        """Validate a device's message against `model` (and the device's kind); dead-letter it if wrong."""
+        if not self._known(msg, device_id, out):
+            return None
+        actual = self.twin.devices[device_id].kind
+        if kind is not None and actual != kind:
+            reason = f"device {device_id!r} is a {actual.value}, not a {kind.value}"
+            self._dead(out, "invalid", msg, device_id, "(topic)", reason)
+            return None
         try:
-            det = Detection.model_validate_json(msg.payload)
+            parsed = model.model_validate_json(msg.payload)
         except ValidationError as err:
             path, reason = _describe(err)
-            self._dead(out, "invalid", msg, camera_id, path, reason)
-            return
-        self.live.touch(camera_id, msg.received_ms)
-        out.detections.append((camera_id, det))
+            self._dead(out, "invalid", msg, device_id, path, reason)
+            return None
+        self.live.touch(device_id, msg.received_ms)
+        return parsed
+
+    def _detection(self, msg: InboundMessage, camera_id: str, out: PipelineResult) -> None:
+        if (det := self._parse(msg, camera_id, out, Detection, DeviceKind.CAMERA)) is not None:
+            out.detections.append((camera_id, det))
 
     def _access(self, msg: InboundMessage, reader_id: str, out: PipelineResult) -> None:
-        if not self._known(msg, reader_id, out):
-            return
-        if self.twin.devices[reader_id].kind != DeviceKind.ACCESS_READER:
-            kind = self.twin.devices[reader_id].kind.value
-            self._dead(
-                out,
-                "invalid",
-                msg,
-                reader_id,
-                "(topic)",
-                f"device {reader_id!r} is a {kind}, not an access_reader",
-            )
-            return
-        try:
-            event = AccessEvent.model_validate_json(msg.payload)
-        except ValidationError as err:
-            path, reason = _describe(err)
-            self._dead(out, "invalid", msg, reader_id, path, reason)
-            return
-        self.live.touch(reader_id, msg.received_ms)
-        out.access.append((reader_id, event))
+        if (event := self._parse(msg, reader_id, out, AccessEvent, DeviceKind.ACCESS_READER)) is not None:
+            out.access.append((reader_id, event))
 
     def _ack(self, msg: InboundMessage, device_id: str, out: PipelineResult) -> None:
-        if not self._known(msg, device_id, out):
-            return
-        try:
-            ack = CommandAck.model_validate_json(msg.payload)
-        except ValidationError as err:
-            path, reason = _describe(err)
-            self._dead(out, "invalid", msg, device_id, path, reason)
-            return
-        self.live.touch(device_id, msg.received_ms)
-        out.acks.append((device_id, ack))
+        if (ack := self._parse(msg, device_id, out, CommandAck)) is not None:
+            out.acks.append((device_id, ack))
 
     def _state(self, msg: InboundMessage, device_id: str, out: PipelineResult) -> None:
-        if not self._known(msg, device_id, out):
-            return
-        try:
-            st = ActuatorState.model_validate_json(msg.payload)
-        except ValidationError as err:
-            path, reason = _describe(err)
-            self._dead(out, "invalid", msg, device_id, path, reason)
-            return
-        self.live.set_actuator_state(device_id, dict(st.state), msg.received_ms)
+        if (st := self._parse(msg, device_id, out, ActuatorState)) is not None:
+            self.live.set_actuator_state(device_id, dict(st.state), msg.received_ms)
 
     # --- helpers -----------------------------------------------------------------------------
 
