@@ -8,7 +8,7 @@ STAMP  := $(VENV)/.installed-stamp
 
 help:
 	@echo "make run   - set up and start SafeTwin with simulated devices and the dashboard (embedded defaults)"
-	@echo "make test  - set up, install the test services (Mosquitto, InfluxDB, Chromium) and run lint, types and tests"
+	@echo "make test  - set up, install the test services (Mosquitto, InfluxDB, PostgreSQL, Chromium) and run lint, types and tests"
 	@echo "make bench - run the ingest benchmark"
 
 $(STAMP): pyproject.toml scripts/bootstrap.sh

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Install what the integration tests run for real: Mosquitto, InfluxDB, Chromium + ChromeDriver.
+# Install what the integration tests run for real: Mosquitto, InfluxDB, PostgreSQL, Chromium + ChromeDriver.
 # The tests start their own instances on free ports; nothing here listens on a fixed port.
 set -euo pipefail
 
@@ -13,8 +13,10 @@ missing=()
 for pkg in "${!need[@]}"; do
   [ -x "${need[$pkg]}" ] || missing+=("$pkg")
 done
+# PostgreSQL's server binaries live under its major version; the tests run initdb and pg_ctl themselves.
+compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test services present: mosquitto, influxd, chromium, chromedriver"
+  echo "test services present: mosquitto, influxd, postgresql, chromium, chromedriver"
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
@@ -26,7 +28,8 @@ fi
 echo "installing Debian packages for the integration tests: ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# policy-rc.d keeps the packages' own services from starting: the tests run their own instances.
+# policy-rc.d keeps the packages' own services (PostgreSQL's system cluster too) from starting: the tests
+# run their own instances.
 printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod +x /usr/sbin/policy-rc.d
 trap 'rm -f /usr/sbin/policy-rc.d' EXIT
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -1,4 +1,4 @@
-"""Shared fixtures: real services (Mosquitto, InfluxDB) and a guard against leaked tasks."""
+"""Shared fixtures: real services (Mosquitto, InfluxDB, PostgreSQL) and a guard against leaked tasks."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.influx"]
+pytest_plugins = ["tests.fixtures.mosquitto", "tests.fixtures.influx", "tests.fixtures.postgres"]
 
 
 @pytest.fixture(autouse=True)
