@@ -123,7 +123,8 @@ class AlarmEvent(BaseModel):
     actor: str = Field(description="'rule:<id>', 'user:<name>' or 'system'")
     action: str = Field(
         description="raised, pending, active, escalated, deescalated, cleared, no_data, "
-        "acknowledged, assigned, commented, shelved, unshelved, broadcast, notified, work_order"
+        "error, acknowledged, assigned, commented, shelved, unshelved, suppressed, deadline, regraded, "
+        "broadcast, notified, work_order"
     )
     state: AlarmState
     severity: Severity
@@ -156,7 +157,9 @@ class WorkOrder(BaseModel):
     state: WorkOrderState
     created_ts: int
     deadline_ts: int
-    escalation_level: int = Field(0, ge=0, description="0 grid worker, 1 community, 2 street, 3 district")
+    escalation_level: int = Field(
+        0, ge=0, description="Escalations so far: 0 none, 1 the first party of the chain (grid worker), ..."
+    )
     escalated_to: str | None = Field(None, description="Party the order is escalated to")
     assignee: str | None = None
     note: str | None = Field(None, description="Handling note")
