@@ -12,9 +12,12 @@ from swagger_ui_bundle import swagger_ui_path
 
 from api.context import ApiContext
 from api.problems import install_problem_handlers
+from api.routes.alarms import alarms_router
 from api.routes.devices import devices_router
 from api.routes.system import system_router
 from api.routes.twin import twin_router
+from api.routes.vision import vision_router
+from api.routes.workorders import parties_router, workorders_router
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +36,16 @@ def create_api(ctx: ApiContext) -> FastAPI:
         redoc_url=None,
     )
     install_problem_handlers(app)
-    for router in (system_router(ctx), twin_router(ctx), devices_router(ctx)):
+    routers = (
+        system_router(ctx),
+        twin_router(ctx),
+        devices_router(ctx),
+        alarms_router(ctx),
+        workorders_router(ctx),
+        parties_router(ctx),
+        vision_router(ctx),
+    )
+    for router in routers:
         app.include_router(router, prefix=API_PREFIX)
     app.mount(_DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

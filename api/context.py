@@ -7,11 +7,14 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from actuators.response import Notification
+from alarms.manager import AlarmManager
 from core.records import SystemAlarm
 from ingest.registry import DeadLetterLog, UnregisteredDevices
 from store.base import HistoryBackend
 from twin.state import LiveState
 from twin.twin import Twin
+from vision.service import VisionService
 
 
 class IngestStats(BaseModel):
@@ -41,3 +44,6 @@ class ApiContext:
     unregistered: UnregisteredDevices
     dead_letters: DeadLetterLog
     status: Callable[[], SystemStatus]
+    vision: VisionService | None = None  # video analytics, when they run
+    alarms: AlarmManager | None = None  # alarms, work orders, credit, KPIs
+    notifications: Callable[[int], list[Notification]] | None = None  # recent notifications, newest first

@@ -12,6 +12,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from alarms.errors import AlarmError, InvalidRequest, InvalidTransition, NotFound
 from api.schemas import PROBLEM_JSON, FieldError, Problem
 from core.errors import StoreError
 
@@ -80,6 +81,20 @@ async def _store_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(503, detail, request.url.path, headers={"Retry-After": "5"})
 
 
+async def _alarm_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, AlarmError)
+    if isinstance(exc, NotFound):
+        return problem_response(404, str(exc), request.url.path)
+    if isinstance(exc, InvalidTransition):
+        return problem_response(409, str(exc), request.url.path)
+    errors = (
+        [FieldError(location="body", field=exc.field, message=str(exc))]
+        if isinstance(exc, InvalidRequest)
+        else None
+    )
+    return problem_response(422, str(exc), request.url.path, errors=errors)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -92,4 +107,5 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(StarletteHTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreError, _store_error)
+    app.add_exception_handler(AlarmError, _alarm_error)
     app.add_exception_handler(Exception, _unexpected)

@@ -50,10 +50,11 @@ class Problem(_Out):
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries of the problem+json errors a route may answer with."""
     texts = {
-        404: "Not in the twin",
+        404: "No such thing (not in the twin, or no alarm / work order with that id)",
         405: "Method not allowed on this path",
-        422: "Invalid query or path parameter; `errors` names each one",
-        503: "The history store is not available; live state still answers",
+        409: "The action is not allowed in the record's current state; the detail says what is",
+        422: "Invalid parameter or body field; `errors` names each one",
+        503: "A store or service this needs is not available; live state still answers",
     }
     ref = {"schema": {"$ref": "#/components/schemas/Problem"}}
     return {

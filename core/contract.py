@@ -114,6 +114,7 @@ class DetectionLabel(StrEnum):
     FIRE = "fire"
     CLIMBING = "climbing"
     INTRUSION = "intrusion"
+    LOITERING = "loitering"
     UNREGISTERED_PERSON = "unregistered_person"
     THROWN_OBJECT = "thrown_object"
     GARBAGE_EXPOSED = "garbage_exposed"

@@ -8,7 +8,7 @@ setting, e.g. ``store__influx_token``), an optional YAML file, then the defaults
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from urllib.parse import urlsplit
 
 from pydantic import (
@@ -164,7 +164,7 @@ class SimulatorSettings(_Section):
 
 
 class Settings(BaseSettings):
-    """All of SafeTwin's configuration."""
+    """The sections every part of SafeTwin shares; `safetwin.settings` adds the packages' own sections."""
 
     model_config = SettingsConfigDict(
         env_prefix="SAFETWIN_",
@@ -222,9 +222,19 @@ class Settings(BaseSettings):
 _yaml_file: Path | None = None
 
 
+S = TypeVar("S", bound=Settings)
+
+
 def load_settings(
     config_file: Path | None = None, secrets_dir: Path | None = None, **overrides: Any
 ) -> Settings:
+    """Load the shared sections only (tools that need no package section)."""
+    return load_settings_as(Settings, config_file, secrets_dir, **overrides)
+
+
+def load_settings_as(
+    settings_cls: type[S], config_file: Path | None = None, secrets_dir: Path | None = None, **overrides: Any
+) -> S:
     """Load settings, turning validation errors into one message that names each field and the fix."""
     global _yaml_file  # noqa: PLW0603 - pydantic-settings takes sources from a classmethod
     if config_file is not None and not config_file.is_file():
@@ -236,7 +246,7 @@ def load_settings(
             if not secrets_dir.is_dir():
                 raise SettingsError(f"secrets directory {secrets_dir} does not exist")
             kwargs["_secrets_dir"] = secrets_dir
-        return Settings(**kwargs)
+        return settings_cls(**kwargs)
     except ValidationError as err:
         where = f" in {config_file}" if config_file else ""
         lines = [f"invalid settings{where}:"]

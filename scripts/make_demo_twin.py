@@ -95,6 +95,23 @@ COMMUNITY_GATEWAYS = [(1, 0.0, 45.0, "LoRa网关1"), (2, 0.0, -60.0, "LoRa网关
 HOMES_GW, CONFINED_GW = 1, 2  # elderly homes report through gateway 1, septic tanks and sewer wells through 2
 # a construction site's wireless gas detector watches the zone where work goes underground
 PIT_ZONES = {"基坑作业区", "K0+650 管线开挖段"}
+# the camera SafeTwin's own video analytics read (a plain IP camera): a generated demo video
+DEMO_CAMERA = "gl-ljp2-z01-cam-01"
+
+
+def demo_camera_block() -> CommentedMap:
+    """The `camera:` block of the demo camera: the video of scripts/make_demo_vision.py and its zones."""
+    zones: list[tuple[str, str, list[list[float]]]] = [
+        ("基坑边", "restricted", [[0, 0.53], [0.3, 0.53], [0.3, 1], [0, 1]]),
+        ("作业面", "construction", [[0.3, 0.25], [0.84, 0.25], [0.84, 1], [0.3, 1]]),
+        ("脚手架爬梯", "ladder", [[0.84, 0.05], [0.97, 0.05], [0.97, 1], [0.84, 1]]),
+    ]
+    out = CommentedMap(source="data/vision/demo-site.mp4", fps=3)
+    out["detectors"] = flow_seq(["person_lying", "helmet", "fire_smoke"])
+    out["zones"] = [
+        CommentedMap(name=n, kind=k, polygon=flow_seq([flow_seq(pt) for pt in poly])) for n, k, poly in zones
+    ]
+    return out
 
 
 def flow(value: dict[str, Any]) -> CommentedMap:
@@ -466,6 +483,8 @@ def construction(g: Gen, c: Construction) -> CommentedMap:
             d["meta"]["installed_on"] = (TODAY - timedelta(days=g.rng.randint(20, 240))).isoformat()
             if d["kind"] == "camera" and not c.buildings:
                 d["meta"]["link"] = "4g"
+            if d["id"] == DEMO_CAMERA:
+                d["camera"] = demo_camera_block()
         where = g.latlon(moved(c.spot, -90 + 45 * z, -35 + g.jitter(10)))
         if zname in PIT_ZONES:
             gas = pit.device(zid, "multi_gas", zname)

@@ -71,6 +71,62 @@ class SiteParties(_Spec):
     district: Ident | None = Field(None, description="District (fourth level)")
 
 
+ZoneKind = Literal["restricted", "construction", "ladder", "loitering", "general"]
+
+
+class ZoneSpec(_Spec):
+    """A zone of a camera's view: a polygon in frame fractions with what it means for analytics."""
+
+    name: Ident = Field(description="Zone name, reported in detection events' `zones`")
+    kind: ZoneKind = Field(
+        description="restricted: any person is an intrusion; construction: helmets required; "
+        "ladder: a person is climbing at height; loitering: a person staying `loiter_s` is an intrusion; "
+        "general: only named in events"
+    )
+    polygon: list[tuple[float, float]] = Field(
+        min_length=3, description="Outline as [x, y] points, fractions of the frame width and height (0..1)"
+    )
+    loiter_s: float | None = Field(
+        None, gt=0, description="Seconds a person may stay in the zone before it is reported (loitering)"
+    )
+
+    @model_validator(mode="after")
+    def _check_polygon(self) -> ZoneSpec:
+        for x, y in self.polygon:
+            if not (0 <= x <= 1 and 0 <= y <= 1):
+                raise ValueError(
+                    f"zone {self.name!r}: point [{x}, {y}] is outside the frame; use fractions 0..1"
+                )
+        if self.kind == "loitering" and self.loiter_s is None:
+            raise ValueError(f"zone {self.name!r} is a loitering zone: set loiter_s (seconds)")
+        return self
+
+
+class CameraSpec(_Spec):
+    """How SafeTwin's own video analytics read and analyse a plain IP camera."""
+
+    source: str = Field(
+        min_length=1,
+        max_length=2000,
+        description="rtsp:// or http(s):// stream (MJPEG or snapshot URL), or a video file or image folder",
+    )
+    fps: float = Field(5.0, gt=0, le=60, description="Most frames analysed per second, frames/s")
+    width: int = Field(640, ge=64, le=3840, description="Frames are scaled to this width before analysis, px")
+    loop: bool = Field(True, description="Start a video file or image folder again at its end")
+    detectors: list[str] | None = Field(
+        None, description="Names of the vision detectors to run (vision.detectors); the defaults if unset"
+    )
+    zones: list[ZoneSpec] = Field(default_factory=list, description="Zones of the view")
+
+    @model_validator(mode="after")
+    def _unique_zones(self) -> CameraSpec:
+        names = [z.name for z in self.zones]
+        dupes = sorted({n for n in names if names.count(n) > 1})
+        if dupes:
+            raise ValueError(f"zone names must be unique per camera; repeated: {dupes}")
+        return self
+
+
 class DeviceSpec(_Spec):
     id: Ident
     kind: DeviceKind = Field(description="What the device is")
@@ -86,9 +142,18 @@ class DeviceSpec(_Spec):
     gateway: Ident | None = Field(
         None, description="Id of the site gateway the device reports through; its last-will covers the device"
     )
+    camera: CameraSpec | None = Field(
+        None, description="For a plain IP camera: the stream SafeTwin's video analytics read and its zones"
+    )
     contacts: list[Contact] = Field(
         default_factory=list, description="People to call, e.g. the family of a panic button's owner"
     )
+
+    @model_validator(mode="after")
+    def _camera_only_on_cameras(self) -> DeviceSpec:
+        if self.camera is not None and self.kind != DeviceKind.CAMERA:
+            raise ValueError(f"only camera devices take a 'camera' block; this one is a {self.kind.value}")
+        return self
 
     @model_validator(mode="after")
     def _check_ranges(self) -> DeviceSpec:
