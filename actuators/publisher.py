@@ -43,20 +43,41 @@ class CommandPublisher:
         self.settings = settings
         self.topics = topics
         self._outbox: deque[tuple[str, Command]] = deque(maxlen=max_queued)
+        self._events: deque[tuple[str, bytes]] = deque(maxlen=max_queued)
         self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
         self.status = OutboxStatus()
         self.sent_log: deque[tuple[str, Command]] = deque(maxlen=1000)
 
     def send(self, device_id: str, command: Command) -> None:
-        """Queue a command; returns at once (safe to call from the event loop's thread only)."""
+        """Queue a command; returns at once, from any thread."""
         if len(self._outbox) == self._outbox.maxlen:
             log.error("command outbox full: the oldest command (to %s) is dropped", self._outbox[0][0])
         self._outbox.append((device_id, command))
         self.status.queued = len(self._outbox)
-        self._wake.set()
+        self._kick()
+
+    def announce(self, topic: str, body: bytes) -> None:
+        """Queue a QoS 1 announcement (an alarm or work-order change); returns at once, from any thread."""
+        self._events.append((topic, body))
+        self._kick()
+
+    def _kick(self) -> None:
+        loop = self._loop
+        if loop is None:
+            return  # not running yet: run() drains what waits
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is loop:
+            self._wake.set()
+        else:
+            loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
         """Connect, drain the outbox, reconnect with backoff; until cancelled."""
+        self._loop = asyncio.get_running_loop()
         delay = self.settings.reconnect_min_s
         client_id = f"{self.settings.client_id}-actuators"
         while True:
@@ -73,7 +94,6 @@ class CommandPublisher:
 
     async def _drain_forever(self, client: aiomqtt.Client) -> None:
         while True:
-            await self._wake.wait()
             self._wake.clear()
             while self._outbox:
                 device_id, command = self._outbox[0]
@@ -93,3 +113,8 @@ class CommandPublisher:
                 self.status.sent += 1
                 self.sent_log.append((device_id, command))
             self.status.queued = 0
+            while self._events:
+                topic, body = self._events[0]
+                await client.publish(topic, body, qos=1)
+                self._events.popleft()
+            await self._wake.wait()

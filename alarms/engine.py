@@ -138,7 +138,11 @@ class AlarmEngine:
         with self._tx() as tx:
             alarm = self.records.open_for(signal.rule_id, signal.source_id)
             if alarm is None:
-                return self._raise_new(tx, signal) if self._opens(signal) else None
+                if not self._opens(signal):
+                    return None
+                alarm = self._rearm(tx, signal)
+                if alarm is None:
+                    return self._raise_new(tx, signal)
             alarm = self._check_deadline(tx, alarm, signal.ts)  # a fix after the deadline is still late
             before = alarm
             alarm, changes = apply_signal(alarm, signal)
@@ -155,6 +159,31 @@ class AlarmEngine:
                 )
                 self._event(tx, alarm, action, rule_actor(signal.rule_id), signal.ts, text)
             return self._after_change(tx, before, alarm, signal.ts)
+
+    def _rearm(self, tx: ChangeSet, signal: AlarmSignal) -> Alarm | None:
+        """Reopen the last alarm of (rule, source) if it cleared while still pending, only moments ago.
+
+        A value flapping around a threshold makes its on-delay start and stop again and again; that is one
+        pending alarm coming and going, not a new alarm each time (no alarm storm).
+        """
+        last = self.records.last_closed(signal.rule_id, signal.source_id)
+        window = int(self.settings.rearm_window_s * 1000)
+        if last is None or last.active_ts is not None or last.cleared_ts is None:
+            return None
+        if signal.ts - last.cleared_ts > window:
+            return None
+        alarm = last.model_copy(update={"state": AlarmState.PENDING, "cleared_ts": None})
+        self.records.put(alarm)
+        tx.alarms[alarm.id] = alarm
+        self._event(
+            tx,
+            alarm,
+            "reopened",
+            rule_actor(signal.rule_id),
+            signal.ts,
+            "the condition came back before the alarm ever became active",
+        )
+        return alarm
 
     def _opens(self, signal: AlarmSignal) -> bool:
         """Whether a signal with no open alarm opens one."""

@@ -20,11 +20,17 @@ class AlarmRecords:
         self._open: dict[Key, str] = {}
         self._history: dict[str, list[AlarmEvent]] = {}
         self._closed: OrderedDict[str, None] = OrderedDict()
+        self._last_closed: dict[Key, str] = {}
 
     def open_for(self, rule_id: str, source_id: str) -> Alarm | None:
         """The open alarm of a rule on a source, if any."""
         alarm_id = self._open.get((rule_id, source_id))
         return self._alarms[alarm_id] if alarm_id is not None else None
+
+    def last_closed(self, rule_id: str, source_id: str) -> Alarm | None:
+        """The most recently cleared alarm of a rule on a source, while it is still in memory."""
+        alarm_id = self._last_closed.get((rule_id, source_id))
+        return self._alarms.get(alarm_id) if alarm_id is not None else None
 
     def find(self, alarm_id: str) -> Alarm | None:
         """The alarm if it is in memory."""
@@ -56,9 +62,13 @@ class AlarmRecords:
         if alarm.state is AlarmState.CLEARED:
             if self._open.get(key) == alarm.id:
                 del self._open[key]
+            self._last_closed[key] = alarm.id
             self._retire(alarm.id)
         else:
             self._open[key] = alarm.id
+            self._closed.pop(alarm.id, None)  # reopened
+            if self._last_closed.get(key) == alarm.id:
+                del self._last_closed[key]
 
     def add_event(self, event: AlarmEvent) -> None:
         """Append one line to an alarm's history."""

@@ -201,6 +201,12 @@ class AlarmSettings(_Section):
         description="Notification to the escalation level an overdue work order reaches",
     )
     credit: CreditSettings = Field(default_factory=CreditSettings, description="Credit score of parties")
+    rearm_window_s: float = Field(
+        600.0,
+        ge=0,
+        description="A pending alarm that cleared without becoming active is reopened, not raised anew, when "
+        "its condition returns within this many seconds (flapping makes no alarm storm)",
+    )
     open_on_no_data: bool = Field(
         True,
         description="A no_data or error signal with no open alarm opens one in that state (warning, no "

@@ -104,8 +104,10 @@ class OpsWriter:
         retry_min_s: float = 0.5,
         retry_max_s: float = 30.0,
         name: str = "ops-writer",
+        listeners: Sequence[Callable[[ChangeSet], None]] = (),
     ) -> None:
         self.store = store
+        self.listeners = list(listeners)  # told of every change set as it is submitted; must not block
         self.retry_min_s, self.retry_max_s = retry_min_s, retry_max_s
         self._name = name
         self._cond = threading.Condition()
@@ -130,6 +132,11 @@ class OpsWriter:
         """Queue a change set; returns at once."""
         if changes.empty():
             return
+        for listener in self.listeners:
+            try:
+                listener(changes)
+            except Exception:  # announcing a change must never lose it
+                log.exception("a change listener failed; the change is still stored")
         with self._cond:
             if self._stopping:
                 log.error("ops writer is stopped; a change set submitted now is not stored")

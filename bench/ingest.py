@@ -140,6 +140,7 @@ class SafeTwinProcess:
                 "SAFETWIN_STORE__DUCKDB_PATH": str(workdir / "history.duckdb"),
                 "SAFETWIN_STORE__SPOOL_DIR": str(workdir / "spool"),
                 "SAFETWIN_STATE__SQLITE_PATH": str(workdir / "state.sqlite"),
+                "SAFETWIN_DATABASE__URL": f"sqlite:///{workdir / 'ops.db'}",
                 "SAFETWIN_API__PORT": str(self.port),
                 "SAFETWIN_LOG_LEVEL": "WARNING",
             }

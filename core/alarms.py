@@ -123,8 +123,8 @@ class AlarmEvent(BaseModel):
     actor: str = Field(description="'rule:<id>', 'user:<name>' or 'system'")
     action: str = Field(
         description="raised, pending, active, escalated, deescalated, cleared, no_data, "
-        "error, acknowledged, assigned, commented, shelved, unshelved, suppressed, deadline, regraded, "
-        "broadcast, notified, work_order"
+        "error, reopened, acknowledged, assigned, commented, shelved, unshelved, suppressed, deadline, "
+        "regraded, broadcast, notified, work_order"
     )
     state: AlarmState
     severity: Severity

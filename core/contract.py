@@ -288,6 +288,14 @@ class Topics:
     def state(self, device_id: str) -> str:
         return f"{self.root}/state/{device_id}"
 
+    def alarm(self, alarm_id: str) -> str:
+        """Where SafeTwin announces every change of an alarm (payload: core.alarms.Alarm)."""
+        return f"{self.root}/alarm/{alarm_id}"
+
+    def work_order(self, order_id: str) -> str:
+        """Where SafeTwin announces every change of a work order (payload: core.alarms.WorkOrder)."""
+        return f"{self.root}/workorder/{order_id}"
+
     def deadletter(self, kind: str) -> str:
         return f"{self.root}/deadletter/{kind}"
 

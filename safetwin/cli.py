@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from core.errors import SafeTwinError
-from core.settings import Settings, load_settings
+from safetwin.settings import SafeTwinSettings, load
 
 log = logging.getLogger("safetwin")
 
 
-def _settings(args: argparse.Namespace, **overrides: Any) -> Settings:
-    return load_settings(args.config, secrets_dir=args.secrets_dir, **overrides)
+def _settings(args: argparse.Namespace, **overrides: Any) -> SafeTwinSettings:
+    return load(args.config, secrets_dir=args.secrets_dir, **overrides)
 
 
 def _setup_logging(level: str) -> None:
@@ -35,7 +35,7 @@ async def _until_signal(stop: asyncio.Event) -> None:
         loop.add_signal_handler(sig, stop.set)
 
 
-async def _run(settings: Settings, simulate: bool, dashboard: bool) -> None:
+async def _run(settings: SafeTwinSettings, simulate: bool, dashboard: bool) -> None:
     from safetwin.runtime import SafeTwin
 
     app = SafeTwin.from_settings(settings)

@@ -21,11 +21,12 @@ from api.server import create_server_app
 from core.contract import Topics, now_ms
 from core.errors import StoreError
 from core.records import SystemAlarm
-from core.settings import Settings
 from ingest.pipeline import IngestPipeline, PipelineResult, stats
 from ingest.registry import DeadLetterLog, UnregisteredDevices
 from ingest.subscriber import Subscriber
 from safetwin.embedded_broker import EmbeddedBroker
+from safetwin.operations import Operations
+from safetwin.settings import SafeTwinSettings
 from store.base import HistoryBackend
 from store.factory import make_history
 from store.spool import DiskSpool
@@ -34,6 +35,7 @@ from store.writer import HistoryWriter
 from twin.loader import load_twin_file
 from twin.state import LiveState
 from twin.twin import Twin
+from vision.service import VisionService
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +59,7 @@ class SafeTwin:
     """One SafeTwin process: ingest, twin, history, API and dashboard."""
 
     def __init__(
-        self, settings: Settings, twin: Twin, history: HistoryBackend, state: SqliteStateStore
+        self, settings: SafeTwinSettings, twin: Twin, history: HistoryBackend, state: SqliteStateStore
     ) -> None:
         self.settings = settings
         self.twin = twin
@@ -88,12 +90,14 @@ class SafeTwin:
             retry_interval_s=st.retry_interval_s,
             on_alarm=self._on_history_alarm,
         )
+        self.ops = Operations(settings, twin, history, self.topics)
+        self.vision = VisionService(settings.vision, twin, self.topics, settings.mqtt)
         self.subscriber = Subscriber(
             settings.mqtt,
             self.topics,
             self.pipeline,
             batch_max=settings.ingest.batch_max_messages,
-            listeners=[self._to_history],
+            listeners=[self._to_history, self.ops.on_result, self.vision.on_pipeline_result],
         )
         self._alarms: dict[str, SystemAlarm] = {}
         self._alarm_lock = threading.Lock()
@@ -104,7 +108,7 @@ class SafeTwin:
         self._server: uvicorn.Server | None = None
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> SafeTwin:
+    def from_settings(cls, settings: SafeTwinSettings) -> SafeTwin:
         """Load the twin and open the stores the settings name."""
         twin = Twin(load_twin_file(Path(settings.twin.path)))
         return cls(settings, twin, make_history(settings.store), SqliteStateStore(settings.state.sqlite_path))
@@ -166,6 +170,9 @@ class SafeTwin:
             unregistered=self.unregistered,
             dead_letters=self.dead_letters,
             status=self.system_status,
+            alarms=self.ops.alarms,
+            notifications=self.ops.response.recent,
+            vision=self.vision,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -241,14 +248,20 @@ class SafeTwin:
             log.warning("history store not reachable at start (%s); readings are spooled until it is", err)
         self._restore()
         self.writer.start()
+        ops_open = False
         try:
+            await asyncio.to_thread(self.ops.open)
+            ops_open = True
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self.subscriber.run(), name="ingest"),
                     tg.create_task(self._housekeeping(), name="housekeeping"),
+                    tg.create_task(self.ops.run(), name="operations"),
                 ]
                 if api:
                     tg.create_task(self._serve_api(dashboard), name="api")
+                if self.settings.vision.enabled:  # stops by itself on `stopping`, ending open events
+                    tg.create_task(self.vision.run(self.stopping), name="vision")
                 if simulate:
                     from simulators.publisher import run_simulator
 
@@ -264,11 +277,13 @@ class SafeTwin:
                 for t in tasks:
                     t.cancel()
         finally:
-            await asyncio.to_thread(self._shutdown)
+            await asyncio.to_thread(self._shutdown, ops_open)
             if broker is not None:
                 await broker.stop()
 
-    def _shutdown(self) -> None:
+    def _shutdown(self, ops_open: bool) -> None:
+        if ops_open:
+            self.ops.close()
         if not self.writer.stop(timeout=30):
             log.error("history writer did not finish in 30 s; unwritten points stay in the spool")
         self.save_state()

@@ -26,6 +26,7 @@ def _env(tmp_path: Path, api_port: int, broker_port: int) -> dict[str, str]:
             "SAFETWIN_STORE__DUCKDB_PATH": str(tmp_path / "h.duckdb"),
             "SAFETWIN_STORE__SPOOL_DIR": str(tmp_path / "spool"),
             "SAFETWIN_STATE__SQLITE_PATH": str(tmp_path / "state.sqlite"),
+            "SAFETWIN_DATABASE__URL": f"sqlite:///{tmp_path / 'ops.db'}",
             "SAFETWIN_SIMULATOR__INTERVAL_S": "1",
             "PYTHONUNBUFFERED": "1",
         }
@@ -56,7 +57,7 @@ def test_run_with_simulators_serves_live_data_and_stops_on_ctrl_c(tmp_path: Path
         status: dict[str, object] = {}
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            status = httpx.get(f"{base}/api/v1/status", timeout=5).json()
+            status = httpx.get(f"{base}/api/v1/status", timeout=30).json()
             ingest = status["ingest"]
             assert isinstance(ingest, dict)
             if ingest["accepted_readings"] > 100:
@@ -65,7 +66,7 @@ def test_run_with_simulators_serves_live_data_and_stops_on_ctrl_c(tmp_path: Path
         assert status["mqtt_connected"] is True
         assert status["ingest"]["dead_letters"] == 0, status  # type: ignore[index]
         assert status["ingest"]["unregistered_devices"] == 0, status  # type: ignore[index]
-        page = httpx.get(f"{base}/", timeout=5)
+        page = httpx.get(f"{base}/", timeout=30)
         assert page.status_code == 200 and "SafeTwin" in page.text
     finally:
         proc.send_signal(signal.SIGINT)

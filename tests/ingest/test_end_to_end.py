@@ -13,8 +13,8 @@ import aiomqtt
 import pytest
 
 from core.contract import DeadLetter, Topics, now_ms
-from core.settings import Settings, load_settings
 from safetwin.runtime import SafeTwin
+from safetwin.settings import SafeTwinSettings, load
 from tests.fixtures.influx import InfluxServer
 from tests.fixtures.mosquitto import MosquittoBroker, free_port
 from tests.helpers import Publisher, eventually, unique_prefix
@@ -23,7 +23,7 @@ from tests.ingest.conftest import SMALL_TWIN
 pytestmark = [pytest.mark.mosquitto]
 
 
-def make_settings(tmp_path: Path, mqtt_url: str, **extra: Any) -> Settings:
+def make_settings(tmp_path: Path, mqtt_url: str, **extra: Any) -> SafeTwinSettings:
     twin_file = tmp_path / "twin.yaml"
     twin_file.write_text(SMALL_TWIN, encoding="utf-8")
     store: dict[str, Any] = {
@@ -41,7 +41,8 @@ def make_settings(tmp_path: Path, mqtt_url: str, **extra: Any) -> Settings:
         "client_id": f"ingest-{unique_prefix()}",
     }
     mqtt.update(extra.pop("mqtt", {}))
-    return load_settings(
+    extra.setdefault("database", {"url": f"sqlite:///{tmp_path / 'ops.db'}"})
+    return load(
         mqtt=mqtt,
         store=store,
         twin={"path": twin_file},
@@ -51,7 +52,7 @@ def make_settings(tmp_path: Path, mqtt_url: str, **extra: Any) -> Settings:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[SafeTwin]:
+async def running(settings: SafeTwinSettings) -> AsyncIterator[SafeTwin]:
     app = SafeTwin.from_settings(settings)
     task = asyncio.create_task(app.run(api=False))
     ready = asyncio.create_task(app.ready.wait())

@@ -1,0 +1,128 @@
+"""Rules, alarms and responses wired together: readings in, alarms, work orders and commands out.
+
+Rules are evaluated inline with ingest (a batch at a time, no I/O); the alarm manager keeps alarms in
+memory and persists through its writer thread; commands go out through the actuator publisher's own
+MQTT connection; a tick task drives everything that depends on time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from actuators.publisher import CommandPublisher
+from actuators.response import ActuatorResponse
+from alarms.manager import AlarmManager
+from alarms.writer import ChangeSet, OpsWriter
+from core.alarms import AlarmSignal
+from core.contract import Topics, now_ms
+from ingest.pipeline import PipelineResult
+from rules.engine import RuleEngine
+from rules.model import Rule
+from rules.packs import load_packs
+from safetwin.settings import SafeTwinSettings
+from store.base import HistoryBackend
+from store.sql import SqlOpsStore
+from twin.twin import Twin
+
+log = logging.getLogger(__name__)
+
+RULE_STATE_DOC = "rule_engine_state"
+
+
+def configured_rules(settings: SafeTwinSettings) -> list[Rule]:
+    """The packs the settings name (the shipped ones by default), less the disabled rules."""
+    paths = settings.rules.packs
+    rules = load_packs(paths) if paths is not None else load_packs(None)
+    if settings.rules.extra_packs:
+        rules += load_packs(settings.rules.extra_packs)
+    off = set(settings.rules.disabled_rules)
+    return [r for r in rules if r.id not in off]
+
+
+class Operations:
+    """Rule engine, alarm manager, operational store and the actuator side of responses."""
+
+    def __init__(
+        self,
+        settings: SafeTwinSettings,
+        twin: Twin,
+        history: HistoryBackend,
+        topics: Topics,
+        *,
+        on_signals: Callable[[list[AlarmSignal]], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.store = SqlOpsStore(settings.database)
+        self.commands = CommandPublisher(settings.mqtt, topics)
+        self.response = ActuatorResponse(twin, self.commands)
+        self.topics = topics
+        self.writer = OpsWriter(self.store, listeners=[self._announce])
+        self.alarms = AlarmManager(twin, settings.alarms, sink=self.response, writer=self.writer)
+        self.rules = RuleEngine(twin, configured_rules(settings), history=history, settings=settings.rules)
+        self._on_signals = on_signals
+        self.rule_errors = 0
+
+    def _announce(self, changes: ChangeSet) -> None:
+        """Every alarm and work-order change goes out on MQTT for integrations and dashboards."""
+        for alarm in changes.alarms.values():
+            self.commands.announce(self.topics.alarm(alarm.id), alarm.model_dump_json().encode())
+        for order in changes.work_orders.values():
+            self.commands.announce(self.topics.work_order(order.id), order.model_dump_json().encode())
+
+    def open(self) -> None:
+        """Migrate and open the store, then continue where the last run stopped (blocking)."""
+        self.store.open()
+        self.writer.start()
+        summary = self.alarms.load(self.store)
+        snap = self.store.load_document(RULE_STATE_DOC)
+        if snap:
+            self.rules.restore(snap)
+        log.info("operations ready: %d rules; continued %s", len(self.rules.rules()), summary)
+
+    def on_result(self, result: PipelineResult) -> None:
+        """Ingest listener: evaluate the batch and apply what the rules say (inline, no I/O)."""
+        self._apply(self.rules.on_result(result))
+
+    def _apply(self, signals: list[AlarmSignal]) -> None:
+        for signal in signals:
+            try:
+                self.alarms.on_signal(signal)
+            except Exception:  # one bad signal must not stop the others
+                self.rule_errors += 1
+                log.exception("alarm manager failed on %s for %s", signal.rule_id, signal.source_id)
+        if signals and self._on_signals is not None:
+            self._on_signals(signals)
+
+    async def run(self) -> None:
+        """The command publisher and the tick loop, until cancelled."""
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(self.commands.run(), name="commands")
+            tg.create_task(self._tick_forever(), name="rules-tick")
+
+    async def _tick_forever(self) -> None:
+        loop = asyncio.get_running_loop()
+        every = self.settings.rules.tick_interval_s
+        save_every = self.settings.rules.snapshot_interval_s
+        last_save = loop.time()
+        while True:
+            await asyncio.sleep(every)
+            now = now_ms()
+            self._apply(self.rules.tick(now))
+            self.alarms.tick(now)
+            if loop.time() - last_save >= save_every:
+                last_save = loop.time()
+                snap = self.rules.snapshot()
+                await asyncio.to_thread(self.store.save_document, RULE_STATE_DOC, snap)
+
+    def close(self) -> None:
+        """Save rule state, flush alarm records, close the store (blocking)."""
+        try:
+            self.store.save_document(RULE_STATE_DOC, self.rules.snapshot())
+        except Exception:
+            log.exception("rule state could not be saved; pending timers restart on the next run")
+        if not self.writer.stop(timeout=30):
+            log.error("alarm records not all written in 30 s: %s", self.writer.status())
+        self.rules.close()
+        self.store.close()
