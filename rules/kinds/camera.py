@@ -160,6 +160,7 @@ class CameraEvaluator(TrackedEvaluator[CameraTrack]):
             msg = f"{self.cfg.name}: over at {t.src.name} in {t.src.space_name}"
         else:
             first = (held or events)[0]
+            evidence["label"] = first["label"]  # picks the site broadcast ("please wear your helmet")
             what = _WORDS.get(first["label"], first["label"])
             zone_text = f" (zone {', '.join(first['zones'])})" if first["zones"] else ""
             lasted = f" for {fmt_duration(first['lasted'])}" if first["lasted"] >= 1000 else ""
