@@ -14,6 +14,7 @@ from api.context import ApiContext
 from api.problems import install_problem_handlers
 from api.routes.alarms import alarms_router
 from api.routes.devices import devices_router
+from api.routes.rules import rules_router
 from api.routes.system import system_router
 from api.routes.twin import twin_router
 from api.routes.vision import vision_router
@@ -43,6 +44,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         alarms_router(ctx),
         workorders_router(ctx),
         parties_router(ctx),
+        rules_router(ctx),
         vision_router(ctx),
     )
     for router in routers:

@@ -11,6 +11,7 @@ from actuators.response import Notification
 from alarms.manager import AlarmManager
 from core.records import SystemAlarm
 from ingest.registry import DeadLetterLog, UnregisteredDevices
+from rules.catalog import RuleCatalog
 from store.base import HistoryBackend
 from twin.state import LiveState
 from twin.twin import Twin
@@ -47,3 +48,4 @@ class ApiContext:
     vision: VisionService | None = None  # video analytics, when they run
     alarms: AlarmManager | None = None  # alarms, work orders, credit, KPIs
     notifications: Callable[[int], list[Notification]] | None = None  # recent notifications, newest first
+    rules: RuleCatalog | None = None  # rules in force, their versions, API edits

@@ -15,6 +15,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from alarms.errors import AlarmError, InvalidRequest, InvalidTransition, NotFound
 from api.schemas import PROBLEM_JSON, FieldError, Problem
 from core.errors import StoreError
+from rules.catalog import RuleConflict, RuleInvalid, RuleNotFound
+from rules.errors import RuleOverrideError
 
 log = logging.getLogger(__name__)
 
@@ -95,6 +97,11 @@ async def _alarm_error(request: Request, exc: Exception) -> JSONResponse:
     return problem_response(422, str(exc), request.url.path, errors=errors)
 
 
+async def _rule_error(request: Request, exc: Exception) -> JSONResponse:
+    status = 404 if isinstance(exc, RuleNotFound) else 409 if isinstance(exc, RuleConflict) else 422
+    return problem_response(status, str(exc), request.url.path)
+
+
 async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
     log.error("%s %s failed", request.method, request.url.path, exc_info=exc)
     return problem_response(
@@ -108,4 +115,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(StoreError, _store_error)
     app.add_exception_handler(AlarmError, _alarm_error)
+    for rule_error in (RuleNotFound, RuleConflict, RuleInvalid, RuleOverrideError):
+        app.add_exception_handler(rule_error, _rule_error)
     app.add_exception_handler(Exception, _unexpected)

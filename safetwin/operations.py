@@ -18,6 +18,7 @@ from alarms.writer import ChangeSet, OpsWriter
 from core.alarms import AlarmSignal
 from core.contract import Topics, now_ms
 from ingest.pipeline import PipelineResult
+from rules.catalog import RuleCatalog
 from rules.engine import RuleEngine
 from rules.model import Rule
 from rules.packs import load_packs
@@ -60,7 +61,9 @@ class Operations:
         self.topics = topics
         self.writer = OpsWriter(self.store, listeners=[self._announce])
         self.alarms = AlarmManager(twin, settings.alarms, sink=self.response, writer=self.writer)
-        self.rules = RuleEngine(twin, configured_rules(settings), history=history, settings=settings.rules)
+        packs = configured_rules(settings)
+        self.rules = RuleEngine(twin, packs, history=history, settings=settings.rules)
+        self.catalog = RuleCatalog(self.rules, self.store, packs)
         self._on_signals = on_signals
         self.rule_errors = 0
 
@@ -74,6 +77,7 @@ class Operations:
     def open(self) -> None:
         """Migrate and open the store, then continue where the last run stopped (blocking)."""
         self.store.open()
+        self.catalog.load()  # rules edited through the API, over the packs
         self.writer.start()
         summary = self.alarms.load(self.store)
         snap = self.store.load_document(RULE_STATE_DOC)

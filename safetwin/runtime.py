@@ -173,6 +173,7 @@ class SafeTwin:
             alarms=self.ops.alarms,
             notifications=self.ops.response.recent,
             vision=self.vision,
+            rules=self.ops.catalog,
         )
 
     # --- running --------------------------------------------------------------------------------
