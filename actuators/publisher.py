@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from core.contract import Command, Topics, now_ms
-from core.mqtt import make_client
+from core.mqtt import make_client, until_disconnected
 from core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -85,9 +85,12 @@ class CommandPublisher:
                 async with make_client(self.settings, client_id=client_id, clean=True) as client:
                     self.status.connected = True
                     delay = self.settings.reconnect_min_s
-                    await self._drain_forever(client)
-            except aiomqtt.MqttError as err:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._drain_forever(client))
+                        tg.create_task(until_disconnected(client))
+            except* aiomqtt.MqttError as group:
                 self.status.connected = False
+                err = group.exceptions[0]
                 log.warning("actuator link to the broker down (%s); %d commands wait", err, len(self._outbox))
                 await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
                 delay = min(delay * 2, self.settings.reconnect_max_s)

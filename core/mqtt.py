@@ -30,3 +30,13 @@ def make_client(
         tls_context=tls_context,
         **extra,
     )
+
+
+async def until_disconnected(client: aiomqtt.Client) -> None:
+    """Raise MqttError as soon as the connection drops, for a client that only publishes.
+
+    A publish-only client otherwise learns of a lost connection only at its next publish, and aiomqtt's
+    unread disconnect error is reported as 'Future exception was never retrieved'.
+    """
+    async for _ in client.messages:
+        pass

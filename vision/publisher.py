@@ -9,35 +9,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-import ssl
 from collections import deque
 from dataclasses import dataclass
 
 import aiomqtt
 
 from core.contract import Detection, Topics
+from core.mqtt import make_client, until_disconnected
 from core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
-
-
-def make_client(settings: MqttSettings, client_id: str) -> aiomqtt.Client:
-    """An aiomqtt client for the configured broker (embedded, mqtt:// or mqtts://), clean session."""
-    host, port, tls = settings.endpoint()
-    tls_context = None
-    if tls:
-        tls_context = ssl.create_default_context(cafile=str(settings.ca_file) if settings.ca_file else None)
-    return aiomqtt.Client(
-        host,
-        port,
-        username=settings.username,
-        password=settings.password.get_secret_value() if settings.password else None,
-        identifier=client_id,
-        clean_session=True,
-        protocol=aiomqtt.ProtocolVersion.V311,
-        keepalive=settings.keepalive_s,
-        tls_context=tls_context,
-    )
 
 
 @dataclass(slots=True)
@@ -84,12 +65,15 @@ class EventPublisher:
         delay = self.mqtt.reconnect_min_s
         while True:
             try:
-                async with make_client(self.mqtt, self.client_id) as client:
+                async with make_client(self.mqtt, client_id=self.client_id, clean=True) as client:
                     self.status.connected, self.status.last_error = True, None
                     delay = self.mqtt.reconnect_min_s
                     log.info("vision publisher connected as %s", self.client_id)
-                    await self._send(client)
-            except aiomqtt.MqttError as err:
+                    async with asyncio.TaskGroup() as tg:
+                        tg.create_task(self._send(client))
+                        tg.create_task(until_disconnected(client))
+            except* aiomqtt.MqttError as group:
+                err = group.exceptions[0]
                 self.status.last_error = str(err)
                 wait = delay * (0.8 + 0.4 * random.random())  # jitter, not crypto
                 log.warning("vision publisher: broker unavailable (%s); reconnecting in %.1f s", err, wait)
