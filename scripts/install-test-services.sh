@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Install what the integration tests run for real: Mosquitto, InfluxDB, PostgreSQL, Chromium + ChromeDriver.
+# Install what the integration tests run for real: Mosquitto, InfluxDB, PostgreSQL, Chromium + ChromeDriver,
+# openssl (test certificates for the TLS broker) and a CJK font (Chinese names in the screenshots).
 # The tests start their own instances on free ports; nothing here listens on a fixed port.
 set -euo pipefail
 
@@ -8,15 +9,17 @@ declare -A need=(
   [influxdb]=/usr/bin/influxd
   [chromium]=/usr/bin/chromium
   [chromium-driver]=/usr/bin/chromedriver
+  [openssl]=/usr/bin/openssl
+  [fonts-wqy-microhei]=/usr/share/fonts/truetype/wqy/wqy-microhei.ttc
 )
 missing=()
 for pkg in "${!need[@]}"; do
-  [ -x "${need[$pkg]}" ] || missing+=("$pkg")
+  [ -e "${need[$pkg]}" ] || missing+=("$pkg")
 done
 # PostgreSQL's server binaries live under its major version; the tests run initdb and pg_ctl themselves.
 compgen -G '/usr/lib/postgresql/*/bin/pg_ctl' >/dev/null || missing+=(postgresql)
 if [ ${#missing[@]} -eq 0 ]; then
-  echo "test services present: mosquitto, influxd, postgresql, chromium, chromedriver"
+  echo "test services present: mosquitto, influxd, postgresql, chromium, chromedriver, openssl, CJK font"
   exit 0
 fi
 if [ "$(id -u)" != 0 ] || ! command -v apt-get >/dev/null; then
