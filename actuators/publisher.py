@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from core.contract import Command, Topics, now_ms
-from core.mqtt import make_client, until_disconnected
+from core.mqtt import make_client, publish, reraise_if_cancelled, until_disconnected
 from core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -89,6 +89,7 @@ class CommandPublisher:
                         tg.create_task(self._drain_forever(client))
                         tg.create_task(until_disconnected(client))
             except* aiomqtt.MqttError as group:
+                reraise_if_cancelled()
                 self.status.connected = False
                 err = group.exceptions[0]
                 log.warning("actuator link to the broker down (%s); %d commands wait", err, len(self._outbox))
@@ -111,13 +112,13 @@ class CommandPublisher:
                         command.params,
                     )
                     continue
-                await client.publish(self.topics.command(device_id), command.model_dump_json(), qos=1)
+                await publish(client, self.topics.command(device_id), command.model_dump_json(), qos=1)
                 self._outbox.popleft()
                 self.status.sent += 1
                 self.sent_log.append((device_id, command))
             self.status.queued = 0
             while self._events:
                 topic, body = self._events[0]
-                await client.publish(topic, body, qos=1)
+                await publish(client, topic, body, qos=1)
                 self._events.popleft()
             await self._wake.wait()

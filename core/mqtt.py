@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import ssl
 from typing import Any
 
@@ -40,3 +41,25 @@ async def until_disconnected(client: aiomqtt.Client) -> None:
     """
     async for _ in client.messages:
         pass
+
+
+def reraise_if_cancelled() -> None:
+    """In a reconnect loop's `except MqttError`: a disconnect caused by our own cancellation ends the loop.
+
+    aiomqtt can report a connection torn down by a task's cancellation as MqttError; retrying then
+    would keep a stopping task alive forever.
+    """
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
+async def publish(client: aiomqtt.Client, topic: str, payload: bytes | str, qos: int = 1) -> None:
+    """aiomqtt's publish, made safe to cancel.
+
+    Its QoS 1 wait goes through asyncio.wait_for, which on Python 3.11 can swallow a cancellation that
+    arrives as the broker's answer does; the task would then go on as if never cancelled and a
+    TaskGroup would wait for it forever.  The task still knows it was asked to stop, so ask it.
+    """
+    await client.publish(topic, payload, qos=qos)
+    reraise_if_cancelled()

@@ -1,86 +1,134 @@
-"""The dashboard app factory: a live overview of sites, buildings and devices, read from the API."""
+"""The dashboard app factory: the one-map situational view and its drill-down pages, read from the API.
+
+Pages (paths under the dashboard's prefix):
+  /                  one map: sites and buildings by worst alarm, KPI strip, live alarm list
+  /building/<id>     a building's floors, spaces and devices with live values
+  /site/<id>         a site's buildings and the spaces outside them (septic tanks, work zones)
+  /device/<id>       a device's history with zoom
+  /orders            the work-order board
+  /cameras           camera events with snapshots
+  /devices           every device with live values (the first dashboard view)
+"""
 
 from __future__ import annotations
 
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
 import dash
 from dash import ClientsideFunction, Input, Output, State, dcc, html
 
+from dashboard.alarmlist import register_alarm_actions
 from dashboard.client import ApiClient
-from dashboard.overview import live_payload, overview, structure_key
-from dashboard.status import alarm_list, status_strip
+from dashboard.devices import devices_page, register_devices_page
+from dashboard.i18n import DEFAULT_LANG, lang_of, t
+from dashboard.mappage import first_figure, map_page, register_map_page
+from dashboard.pages import page_for, register_pages
+from dashboard.twincache import TwinCache
 
 log = logging.getLogger(__name__)
 
 ASSETS = Path(__file__).parent / "assets"
-REFRESH_MS = 2000
+_NAV = (("/", "nav.map"), ("/orders", "nav.orders"), ("/cameras", "nav.cameras"), ("/devices", "nav.devices"))
 
 
 def _layout() -> html.Div:
     return html.Div(
         [
+            dcc.Location(id="url", refresh="callback-nav"),
+            dcc.Store(id="lang", storage_type="local", data=DEFAULT_LANG),
+            dcc.Store(id="muted", storage_type="local", data=False),
+            dcc.Store(id="emergencies", data=[]),
+            dcc.Store(id="alert-played"),
             html.Header(
                 [
-                    html.H1("SafeTwin"),
-                    html.Span("Live devices", className="subtitle"),
+                    dcc.Link(html.H1(id="title"), href="/", className="brand"),
+                    html.Nav(id="nav", className="nav"),
+                    html.Span(className="spacer"),
+                    html.Label(id="operator-label", htmlFor="operator", className="operator-label"),
+                    dcc.Input(
+                        id="operator",
+                        className="operator-input",
+                        persistence=True,
+                        persistence_type="local",
+                        debounce=False,
+                    ),
+                    html.Button(id="sound", className="btn toggle", n_clicks=0),
+                    html.Button(id="lang-btn", className="btn toggle", n_clicks=0),
                     html.Span(id="updated", className="updated"),
                 ],
                 className="topbar",
             ),
             html.Div(id="api-error", className="api-error"),
-            html.Div(id="status-strip", className="status-strip"),
-            html.Div(id="system-alarms", className="alarms"),
-            html.Main(id="sites", className="sites"),
-            dcc.Interval(id="refresh", interval=REFRESH_MS, n_intervals=0),
-            dcc.Store(id="structure-key"),
-            dcc.Store(id="live"),
-            dcc.Store(id="live-applied"),
+            html.Div(id="page", className="page-body"),
         ],
         className="page",
     )
 
 
-def _register_callbacks(app: dash.Dash, client: ApiClient) -> None:
-    def refresh(_n: int, known_key: str | None) -> tuple[Any, ...]:
-        snap = client.snapshot()
-        if snap.error is not None or snap.status is None:
-            # Keep what is on screen and say why it is not fresh.
-            return (dash.no_update,) * 6 + (snap.error,)
-        now_ms = int(time.time() * 1000)
-        key = structure_key(snap)
-        # The rows are re-rendered only when the twin changed; live.js refreshes their contents.
-        sites = overview(snap) if key != known_key else dash.no_update
-        stamp = time.strftime("updated %H:%M:%S", time.localtime(now_ms / 1000))
+def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache) -> None:
+    def route(path: str | None, lang: str) -> Any:
+        if path in (None, "", "/"):
+            return map_page(lang, *first_figure(client, twins, lang))
+        if path == "/devices":
+            return devices_page()
+        return page_for(path, lang, client)
+
+    def render(path: str | None, lang_value: str | None) -> tuple[Any, ...]:
+        lang = lang_of(lang_value)
+        nav = [
+            dcc.Link(
+                t(key, lang), href=href, className="nav-link active" if href == (path or "/") else "nav-link"
+            )
+            for href, key in _NAV
+        ]
         return (
-            live_payload(snap, now_ms),
-            key if key != known_key else dash.no_update,
-            sites,
-            status_strip(snap.status),
-            alarm_list(snap.status),
-            stamp,
-            None,
+            route(path, lang),
+            nav,
+            t("title", lang),
+            t("operator", lang),
+            t("operator.hint", lang),
+            t("lang.other", lang),
         )
 
-    # Registered without decorator syntax so the function keeps its type for mypy.
     app.callback(
-        Output("live", "data"),
-        Output("structure-key", "data"),
-        Output("sites", "children"),
-        Output("status-strip", "children"),
-        Output("system-alarms", "children"),
-        Output("updated", "children"),
-        Output("api-error", "children"),
-        Input("refresh", "n_intervals"),
-        State("structure-key", "data"),
-    )(refresh)
+        Output("page", "children"),
+        Output("nav", "children"),
+        Output("title", "children"),
+        Output("operator-label", "children"),
+        Output("operator", "placeholder"),
+        Output("lang-btn", "children"),
+        Input("url", "pathname"),
+        Input("lang", "data"),
+    )(render)
+
+    def switch(_n: int, lang: str | None) -> str:
+        return "zh" if lang == "en" else "en"
+
+    app.callback(
+        Output("lang", "data"),
+        Input("lang-btn", "n_clicks"),
+        State("lang", "data"),
+        prevent_initial_call=True,
+    )(switch)
+
+    def toggle_sound(_n: int, muted: bool | None) -> bool:
+        return not muted
+
+    app.callback(
+        Output("muted", "data"), Input("sound", "n_clicks"), State("muted", "data"), prevent_initial_call=True
+    )(toggle_sound)
+
+    def sound_label(muted: bool | None, lang: str | None) -> str:
+        return t("sound.off" if muted else "sound.on", lang_of(lang))
+
+    app.callback(Output("sound", "children"), Input("muted", "data"), Input("lang", "data"))(sound_label)
     app.clientside_callback(  # type: ignore[no-untyped-call]  # untyped in Dash
-        ClientsideFunction(namespace="safetwin", function_name="applyLive"),
-        Output("live-applied", "data"),
-        Input("live", "data"),
+        ClientsideFunction(namespace="safetwin", function_name="alert"),
+        Output("alert-played", "data"),
+        Input("emergencies", "data"),
+        Input("muted", "data"),
     )
 
 
@@ -96,8 +144,15 @@ def create_dashboard(api_base_url: str, *, requests_pathname_prefix: str = "/") 
         external_stylesheets=[],
         external_scripts=[],
         use_pages=False,
+        suppress_callback_exceptions=True,  # each page's components exist only while it is shown
     )
     app.layout = _layout()
-    _register_callbacks(app, ApiClient(api_base_url))
+    client = ApiClient(api_base_url)
+    twins = TwinCache(client)
+    _register_shell(app, client, twins)
+    register_map_page(app, client, twins)
+    register_alarm_actions(app, client)
+    register_devices_page(app, client)
+    register_pages(app, client, twins)
     log.info("dashboard reads the API at %s", api_base_url)
     return app

@@ -47,9 +47,41 @@ class ApiClient:
             raise ApiError(f"GET {path} answered {response.status_code}: {detail}")
         return response.json()
 
+    def get(self, path: str, **params: Any) -> Any:
+        """GET an API path (under /api/v1); raises ApiError on an error status."""
+        return self._get(path, **{k: v for k, v in params.items() if v is not None})
+
+    def post(self, path: str, body: Json) -> Json:
+        """POST JSON to an API path; raises ApiError with the problem's detail on an error status."""
+        response = self._http.post(path, json=body)
+        if response.is_error:
+            raise ApiError(_problem_detail(response))
+        result: Json = response.json()
+        return result
+
     def status(self) -> Json:
         result: Json = self._get("/status")
         return result
+
+    def twin(self) -> Json:
+        """The whole twin as loaded (sites, buildings with footprints, floors, spaces, devices)."""
+        result: Json = self._get("/twin")
+        return result
+
+    def optional(self, path: str, default: Any, **params: Any) -> Any:
+        """GET, or `default` when that part of SafeTwin is not running (503) or not there (404)."""
+        try:
+            return self.get(path, **params)
+        except ApiError as err:
+            if " 503:" in str(err) or " 404:" in str(err):
+                return default
+            raise
+
+    def acknowledge(self, alarm_id: str, user: str) -> Json:
+        return self.post(f"/alarms/{alarm_id}/acknowledge", {"user": user})
+
+    def assign(self, alarm_id: str, user: str, assignee: str) -> Json:
+        return self.post(f"/alarms/{alarm_id}/assign", {"user": user, "assignee": assignee})
 
     def sites(self) -> list[Json]:
         items: list[Json] = self._get("/sites", limit=1000)["items"]

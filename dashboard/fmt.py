@@ -40,3 +40,22 @@ def fmt_bytes(size: float) -> str:
             return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
         size /= 1024
     return f"{size:.1f} GiB"
+
+
+def fmt_duration(seconds: float | None) -> str:
+    """'45 s', '12 min', '3.5 h', '2.0 d'; '–' when unknown."""
+    if seconds is None:
+        return "–"
+    s = abs(seconds)
+    if s < 60:
+        return f"{s:.0f} s"
+    if s < 3600:
+        return f"{s / 60:.0f} min"
+    if s < 86_400:
+        return f"{s / 3600:.1f} h"
+    return f"{s / 86_400:.1f} d"
+
+
+def fmt_percent(part: float | None) -> str:
+    """A 0..1 fraction as '93.5%'; '–' when unknown."""
+    return "–" if part is None else f"{part * 100:.1f}%".replace(".0%", "%")

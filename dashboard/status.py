@@ -67,10 +67,10 @@ def alarm_list(status: Json) -> list[html.Div]:
     return [
         html.Div(
             [
-                html.Span(str(a.get("severity", "")).upper(), className="alarm-severity"),
-                html.Span(str(a.get("message", "")), className="alarm-message"),
+                html.Span(str(a.get("severity", "")).upper(), className="sys-alarm-severity"),
+                html.Span(str(a.get("message", "")), className="sys-alarm-message"),
             ],
-            className=f"alarm {a.get('severity', 'warning')}",
+            className=f"sys-alarm {a.get('severity', 'warning')}",
             **data_attrs(alarm=str(a.get("key", ""))),
         )
         for a in status.get("alarms", [])

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from core.contract import Topics
-from core.mqtt import make_client
+from core.mqtt import make_client, publish, reraise_if_cancelled
 from core.settings import MqttSettings
 from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult
 
@@ -84,6 +84,7 @@ class Subscriber:
                     delay = self.settings.reconnect_min_s
                     await self._consume(client, holder[0])
             except aiomqtt.MqttError as err:
+                reraise_if_cancelled()
                 self.status.connected = False
                 self.status.last_error = str(err)
                 if self.status.down_since_ms is None:
@@ -129,4 +130,4 @@ class Subscriber:
             except Exception:  # one bad listener must not stop ingest
                 log.exception("a pipeline listener failed; ingest goes on")
         for category, letter in result.dead_letters:
-            await client.publish(self.topics.deadletter(category), letter.model_dump_json(), qos=0)
+            await publish(client, self.topics.deadletter(category), letter.model_dump_json(), qos=0)

@@ -208,8 +208,8 @@ class RuleEngine:
         if self._procs is not None:
             self._procs.shutdown(wait=False, cancel_futures=True)
             self._procs = None
-        if self._threads is not None:
-            self._threads.shutdown(wait=False, cancel_futures=True)
+        if self._threads is not None:  # a history query in flight finishes before the store closes
+            self._threads.shutdown(wait=True, cancel_futures=True)
             self._threads = None
 
     # --- internals -------------------------------------------------------------------------------

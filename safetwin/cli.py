@@ -30,9 +30,20 @@ def _setup_logging(level: str) -> None:
 
 
 async def _until_signal(stop: asyncio.Event) -> None:
+    """Ctrl-C and SIGTERM set `stop`.
+
+    A plain signal handler that hands over with call_soon_threadsafe, rather than the loop's
+    add_signal_handler: that one depends on the process-wide wakeup fd, and in tests a Ctrl-C was
+    now and then lost with the loop left idle.
+    """
     loop = asyncio.get_running_loop()
+
+    def on_signal(signum: int, _frame: object) -> None:
+        log.info("signal %d received: stopping", signum)
+        loop.call_soon_threadsafe(stop.set)
+
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+        signal.signal(sig, on_signal)
 
 
 async def _run(settings: SafeTwinSettings, simulate: bool, dashboard: bool) -> None:

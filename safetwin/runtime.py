@@ -222,7 +222,11 @@ class SafeTwin:
         self.api_port = sock.getsockname()[1]
         base = f"http://{host}:{self.api_port}"
         app = create_server_app(self.api_context(), dashboard=dashboard, api_base_url=base)
-        server = _Server(uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False))
+        server = _Server(
+            uvicorn.Config(
+                app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+            )
+        )
         self._server = server
         self.api_url = base
         log.info("API at %s/api/v1/docs%s", base, f", dashboard at {base}/" if dashboard else "")
@@ -259,10 +263,11 @@ class SafeTwin:
                     tg.create_task(self._housekeeping(), name="housekeeping"),
                     tg.create_task(self.ops.run(), name="operations"),
                 ]
+                graceful: list[asyncio.Task[None]] = []  # parts that finish their own work when stopping
                 if api:
-                    tg.create_task(self._serve_api(dashboard), name="api")
+                    graceful.append(tg.create_task(self._serve_api(dashboard), name="api"))
                 if self.settings.vision.enabled:  # stops by itself on `stopping`, ending open events
-                    tg.create_task(self.vision.run(self.stopping), name="vision")
+                    graceful.append(tg.create_task(self.vision.run(self.stopping), name="vision"))
                 if simulate:
                     from simulators.publisher import run_simulator
 
@@ -277,10 +282,23 @@ class SafeTwin:
                     self._server.should_exit = True  # finishes open requests, then returns
                 for t in tasks:
                     t.cancel()
+                await self._let_finish(graceful, timeout=15)
         finally:
             await asyncio.to_thread(self._shutdown, ops_open)
             if broker is not None:
                 await broker.stop()
+
+    @staticmethod
+    async def _let_finish(parts: list[asyncio.Task[None]], timeout: float) -> None:
+        """Give the graceful parts `timeout` seconds, then cancel what still runs, naming it."""
+        if not parts:
+            return
+        _, pending = await asyncio.wait(parts, timeout=timeout)
+        for task in pending:
+            log.error(
+                "%s did not stop within %.0f s of the stop request; cancelling it", task.get_name(), timeout
+            )
+            task.cancel()
 
     def _shutdown(self, ops_open: bool) -> None:
         if ops_open:

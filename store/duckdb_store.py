@@ -150,7 +150,10 @@ class DuckDBHistory:
         """Close every thread's cursor and the database."""
         with self._lock:
             for cur in self._cursors.values():
-                cur.close()
+                try:
+                    cur.close()
+                except duckdb.Error as err:  # a query still running in another thread ends with the database
+                    log.warning("DuckDB cursor still busy at close (%s); closing the database anyway", err)
             self._cursors.clear()
             if self._conn is not None:
                 self._conn.close()

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import aiomqtt
 
 from core.contract import Detection, Topics
-from core.mqtt import make_client, until_disconnected
+from core.mqtt import make_client, publish, reraise_if_cancelled, until_disconnected
 from core.settings import MqttSettings
 
 log = logging.getLogger(__name__)
@@ -73,6 +73,7 @@ class EventPublisher:
                         tg.create_task(self._send(client))
                         tg.create_task(until_disconnected(client))
             except* aiomqtt.MqttError as group:
+                reraise_if_cancelled()
                 err = group.exceptions[0]
                 self.status.last_error = str(err)
                 wait = delay * (0.8 + 0.4 * random.random())  # jitter, not crypto
@@ -88,7 +89,7 @@ class EventPublisher:
                 self._ready.clear()
                 await self._ready.wait()
             topic, payload = self._queue[0]
-            await client.publish(topic, payload, qos=1)
+            await publish(client, topic, payload, qos=1)
             self._queue.popleft()  # only once the broker has it: a lost connection keeps it queued
             self.status.published += 1
 

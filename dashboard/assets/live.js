@@ -51,14 +51,14 @@
     return patched;
   }
 
-  window.dash_clientside = Object.assign({}, window.dash_clientside, {
-    safetwin: {
-      applyLive: function (live) {
-        if (!live) return window.dash_clientside.no_update;
-        // The rows may have been re-rendered in this same update: patch again once React has drawn them.
-        window.requestAnimationFrame(function () { window.setTimeout(function () { patch(live); }, 0); });
-        return patch(live);
-      },
+  // Merged into the namespace: other assets (alert.js) add their own functions to it.
+  window.dash_clientside = Object.assign({}, window.dash_clientside);
+  window.dash_clientside.safetwin = Object.assign({}, window.dash_clientside.safetwin, {
+    applyLive: function (live) {
+      if (!live) return window.dash_clientside.no_update;
+      // The rows may have been re-rendered in this same update: patch again once React has drawn them.
+      window.requestAnimationFrame(function () { window.setTimeout(function () { patch(live); }, 0); });
+      return patch(live);
     },
   });
 })();

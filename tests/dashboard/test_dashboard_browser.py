@@ -112,7 +112,7 @@ def test_dashboard_shows_live_devices_from_the_api(
     browser: webdriver.Chrome, site: tuple[str, Parts], tmp_path: Path
 ) -> None:
     base, parts = site
-    browser.get(f"{base}/")
+    browser.get(f"{base}/devices")
     wait = WebDriverWait(browser, 15, poll_frequency=0.1)
     wait.until(lambda d: _texts(d, 'tr[data-device="lj-co-01"]'))
 

@@ -1,0 +1,61 @@
+"""The twin's structure, fetched from the API once and kept for a while: it changes rarely and is large."""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+
+from dashboard.client import ApiClient, Json
+
+TWIN_TTL_S = 60.0
+
+
+@dataclass
+class Names:
+    """Names people recognise, by id, for sites, buildings, spaces, devices and parties."""
+
+    by_id: dict[str, str] = field(default_factory=dict)
+    building_site: dict[str, str] = field(default_factory=dict)
+
+    def name(self, ident: str) -> str:
+        return self.by_id.get(ident, ident)
+
+
+def _index(twin: Json) -> Names:
+    names = Names()
+    for party in twin.get("parties", []):
+        names.by_id[party["id"]] = party["name"]
+    for site in twin.get("sites", []):
+        names.by_id[site["id"]] = site["name"]
+        spaces = list(site.get("spaces", []))
+        for b in site.get("buildings", []):
+            names.by_id[b["id"]] = b["name"]
+            names.building_site[b["id"]] = site["id"]
+            spaces += [sp for f in b.get("floors", []) for sp in f.get("spaces", [])]
+        for sp in spaces:
+            names.by_id[sp["id"]] = sp["name"]
+            for d in sp.get("devices", []):
+                names.by_id[d["id"]] = d.get("name") or d["id"]
+    return names
+
+
+class TwinCache:
+    """GET /twin at most once per `ttl_s`, shared by every callback of the dashboard process."""
+
+    def __init__(self, client: ApiClient, ttl_s: float = TWIN_TTL_S) -> None:
+        self.client = client
+        self.ttl_s = ttl_s
+        self._lock = threading.Lock()
+        self._twin: Json | None = None
+        self._names = Names()
+        self._at = 0.0
+
+    def get(self) -> tuple[Json, Names]:
+        """The twin and its name index; raises what the client raises when the API cannot be read."""
+        with self._lock:
+            if self._twin is None or time.monotonic() - self._at > self.ttl_s:
+                self._twin = self.client.twin()
+                self._names = _index(self._twin)
+                self._at = time.monotonic()
+            return self._twin, self._names
