@@ -67,7 +67,7 @@ def _line_files(work: Path, devices: list[str], count: int, procs: int) -> list[
         path = work / f"lines-{k}.txt"
         with path.open("wb") as f:
             for i in range(k, count, procs):
-                f.write(orjson.dumps({"ts": base + i, "metrics": {"co": float(i % 50)}}) + b"\n")
+                f.write(orjson.dumps({"ts": base + i, "metrics": {"co": float(2 + i % 8)}}) + b"\n")
         out.append((devices[k % len(devices)], path))
     return out
 
@@ -143,6 +143,7 @@ class SafeTwinProcess:
                 "SAFETWIN_DATABASE__URL": f"sqlite:///{workdir / 'ops.db'}",
                 "SAFETWIN_API__PORT": str(self.port),
                 "SAFETWIN_LOG_LEVEL": "WARNING",
+                "SAFETWIN_VISION__ENABLED": "false",  # video analytics have their own benchmark
             }
         )
         if influx_url:
@@ -156,6 +157,16 @@ class SafeTwinProcess:
         )
         wait_port("127.0.0.1", self.port, timeout=60)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}/api/v1", timeout=10)
+        self.settle()
+
+    def settle(self, busy_below: float = 0.15, limit_s: float = 90) -> None:
+        """Wait until start-up work (migrations, first anomaly training, start-up alarms) is done."""
+        deadline = time.monotonic() + limit_s
+        while time.monotonic() < deadline:
+            before = _cpu_seconds(self.proc.pid)
+            time.sleep(1.0)
+            if _cpu_seconds(self.proc.pid) - before < busy_below:
+                return
 
     def written(self) -> int:
         return int(self.http.get("/status").json()["history"]["written_points"])

@@ -36,12 +36,16 @@ def publish(args: argparse.Namespace) -> dict[str, float]:
     if args.mode == "single":
         for i in range(args.count):
             dev = devices[i % len(devices)]
-            body = orjson.dumps({"ts": base + i, "metrics": {metric: float(i % 50)}})
+            body = orjson.dumps({"ts": base + i, "metrics": {metric: float(2 + i % 8)}})
             messages.append((topics.telemetry(dev), body))
     else:
         for start in range(0, args.count, args.batch):
             readings = [
-                {"device_id": devices[i % len(devices)], "ts": base + i, "metrics": {metric: float(i % 50)}}
+                {
+                    "device_id": devices[i % len(devices)],
+                    "ts": base + i,
+                    "metrics": {metric: float(2 + i % 8)},
+                }
                 for i in range(start, min(start + args.batch, args.count))
             ]
             messages.append((topics.gateway_batch("bench-gw"), orjson.dumps({"readings": readings})))
