@@ -13,13 +13,12 @@ import uuid
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
 
 from alarms.errors import InvalidRequest, InvalidTransition, NotFound
 from alarms.lifecycle import user_actor
 from alarms.places import place_name
 from alarms.settings import AlarmSettings
-from core.alarms import Alarm, WorkOrder, WorkOrderState, WorkOrderStep
+from core.alarms import Alarm, WorkOrder, WorkOrderAction, WorkOrderState, WorkOrderStep
 from twin.twin import Twin
 
 log = logging.getLogger(__name__)
@@ -36,19 +35,7 @@ TRANSITIONS: dict[WorkOrderState, dict[str, WorkOrderState]] = {
 }
 # states in which the responsible party owes the work: the deadline runs
 RUNNING = frozenset({S.CREATED, S.SIGNED, S.ASSIGNED})
-StepAction = Literal[
-    "created",
-    "signed",
-    "assigned",
-    "transferred",
-    "handled",
-    "verified",
-    "rejected",
-    "closed",
-    "escalated",
-    "overdue",
-]
-STEP_OF_ACTION: dict[str, StepAction] = {
+STEP_OF_ACTION: dict[str, WorkOrderAction] = {
     "sign": "signed",
     "assign": "assigned",
     "transfer": "transferred",
@@ -223,7 +210,7 @@ class WorkOrderBook:
         return order, steps, Escalation(order=order, level=level, to=to, first=first)
 
     @staticmethod
-    def _step(order: WorkOrder, ts: int, action: StepAction, note: str) -> WorkOrderStep:
+    def _step(order: WorkOrder, ts: int, action: WorkOrderAction, note: str) -> WorkOrderStep:
         return WorkOrderStep(work_order_id=order.id, ts=ts, actor="system", action=action, note=note)
 
     def _retire(self, order_id: str) -> None:

@@ -168,24 +168,27 @@ class WorkOrder(BaseModel):
     overdue: bool = Field(False, description="Passed its deadline before closing")
 
 
+WorkOrderAction = Literal[
+    "created",
+    "signed",
+    "assigned",
+    "transferred",
+    "handled",
+    "verified",
+    "rejected",
+    "closed",
+    "escalated",
+    "overdue",
+]
+
+
 class WorkOrderStep(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     work_order_id: str
     ts: int
     actor: str
-    action: Literal[
-        "created",
-        "signed",
-        "assigned",
-        "transferred",
-        "handled",
-        "verified",
-        "rejected",
-        "closed",
-        "escalated",
-        "overdue",
-    ]
+    action: WorkOrderAction
     note: str | None = None
 
 

@@ -349,16 +349,18 @@ class IngestPipeline:
     # --- helpers -----------------------------------------------------------------------------
 
     def _check_skew(self, batch: ReadingBatch) -> None:
+        """Log once when a device's clock goes far off (live state holds its latest skew)."""
         limit = self.live.clock_skew_warn_ms
-        for dev, ts, recv in zip(batch.device_id, batch.ts, batch.received_ts, strict=True):
-            off = abs(ts - recv) > limit
+        for dev in set(batch.device_id):
+            skew = self.live.devices[dev].clock_skew_ms or 0
+            off = abs(skew) > limit
             if off and dev not in self._skew_reported:
                 self._skew_reported.add(dev)
                 log.warning(
                     "device %s clock is %.0f s off SafeTwin's; readings keep both times, "
                     "check the device's time sync",
                     dev,
-                    (ts - recv) / 1000,
+                    skew / 1000,
                 )
             elif not off and dev in self._skew_reported:
                 self._skew_reported.discard(dev)
