@@ -179,3 +179,9 @@ class DocumentRow(Base):
     name: Mapped[str] = mapped_column(primary_key=True)
     body: Mapped[dict[str, Any]]
     updated_ts: Mapped[int]
+
+
+# Each side's tables live in their own module on the same metadata; importing them here makes them
+# part of `Base.metadata` for migrations and their consistency test.
+import store.sql.tables_accounts  # noqa: E402
+import store.sql.tables_actuators  # noqa: E402, F401
