@@ -11,7 +11,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, model_validator
 
 CONTRACT_VERSION = 1
 DEFAULT_PREFIX = "safetwin"
@@ -229,6 +229,56 @@ class ActuatorState(_Message):
     ts: EpochMs = Field(description="Device time of the state")
     state: dict[str, Any] = Field(description="e.g. {'on': true, 'speed': 2, 'rpm': 1400}")
 
+
+# --- what each actuator kind understands ------------------------------------------------------
+# One vocabulary for the command side: SafeTwin's drivers build these, simulated and real devices
+# parse them.  `COMMAND_PARAMS[kind][action]` is the model of `Command.params`.
+
+
+class FanParams(_Message):
+    """Fan `set`: run or stop, at a speed step."""
+
+    on: bool = Field(description="Run (true) or stop (false)")
+    speed: int | None = Field(None, ge=1, le=3, description="Speed step 1..3; unset keeps the last")
+
+
+class SpeakerParams(_Message):
+    """Speaker `play`: a preset message or text-to-speech text."""
+
+    text: str | None = Field(None, max_length=500, description="Text to speak (text-to-speech)")
+    preset: str | None = Field(None, max_length=64, description="Id of a recorded message on the device")
+    volume: int = Field(80, ge=0, le=100, description="Volume, percent")
+    repeat: int = Field(1, ge=1, le=10, description="Times to play it")
+
+    @model_validator(mode="after")
+    def _something_to_say(self) -> SpeakerParams:
+        if not self.text and not self.preset:
+            raise ValueError("give text or preset")
+        return self
+
+
+class SwitchParams(_Message):
+    """Relay `set` (disinfection, biodegradation, lights, alarm bell): on or off."""
+
+    on: bool = Field(description="Energise (true) or release (false)")
+
+
+class ValveParams(_Message):
+    """Gas shut-off valve `set`: open or closed."""
+
+    open: bool = Field(description="Open (true) or shut (false)")
+
+
+class NoParams(_Message):
+    """An action without parameters (speaker `stop`)."""
+
+
+COMMAND_PARAMS: dict[str, dict[str, type[_Message]]] = {
+    "fan": {"set": FanParams},
+    "speaker": {"play": SpeakerParams, "stop": NoParams},
+    "relay": {"set": SwitchParams},
+    "valve": {"set": ValveParams},
+}
 
 # --- dead letters ----------------------------------------------------------------------------
 
