@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import uuid
 from collections import deque
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -19,11 +21,25 @@ from twin.twin import Twin
 log = logging.getLogger(__name__)
 
 
+class ChannelOutcome(BaseModel):
+    """What one requested channel did with a notification."""
+
+    model_config = ConfigDict(frozen=True)
+
+    channel: str = Field(description="Channel asked for: sms, push, email, webhook")
+    driver: str | None = Field(None, description="Configured channel driver that took it, if any")
+    status: Literal["queued", "delivered", "failed", "not_configured"] = Field(description="Outcome so far")
+    attempts: int = Field(0, description="Delivery attempts made")
+    detail: str = Field("", description="What happened: the gateway's answer or the reason it failed")
+    ts: int = Field(description="Time of the last change, epoch ms")
+
+
 class Notification(BaseModel):
     """A message to people about an alarm, with whom it is for and whether a channel took it."""
 
     model_config = ConfigDict(frozen=True)
 
+    id: str = Field(default_factory=lambda: uuid.uuid4().hex, description="Notification id")
     alarm_id: str
     ts: int
     channels: list[str] = Field(description="Channels asked for: sms, push, email, webhook")
@@ -31,6 +47,7 @@ class Notification(BaseModel):
     text: str
     delivered: bool = Field(description="A channel driver accepted it")
     detail: str = Field(description="What happened to it")
+    outcomes: list[ChannelOutcome] = Field(default_factory=list, description="Outcome per channel asked for")
 
 
 class ActuatorResponse:
@@ -45,6 +62,8 @@ class ActuatorResponse:
         self.ttl_ms = int(ttl_s * 1000)
         self.notifications: deque[Notification] = deque(maxlen=1000)
         self._lock = threading.Lock()
+        # hands a recorded notification to the channel drivers (actuators/notifier.py); returns at once
+        self.delivery: Callable[[Notification], None] | None = None
 
     def speakers_for(self, alarm: Alarm) -> list[str]:
         """Speakers of the alarm's space, else of its site."""
@@ -97,25 +116,42 @@ class ActuatorResponse:
         return people
 
     def notify(self, alarm: Alarm, channels: Sequence[str], text: str) -> None:
-        """Record a notification; channel drivers (SMS, e-mail, webhook) deliver it when configured."""
-        note = Notification(
-            alarm_id=alarm.id,
-            ts=now_ms(),
-            channels=list(channels),
-            recipients=self.recipients(alarm),
-            text=text,
-            delivered=False,
-            detail="no notification channel driver is configured yet; shown in the API",
+        """Record a notification and hand it to the channel drivers (SMS, e-mail, webhook) if any."""
+        self.send_notification(
+            Notification(
+                alarm_id=alarm.id,
+                ts=now_ms(),
+                channels=list(channels),
+                recipients=self.recipients(alarm),
+                text=text,
+                delivered=False,
+                detail="no notification channel driver is configured; shown in the API only",
+            )
         )
+
+    def send_notification(self, note: Notification) -> None:
+        """Record `note` and hand it on for delivery; never waits."""
+        if self.delivery is not None:
+            note = note.model_copy(update={"detail": "queued for delivery"})
         with self._lock:
             self.notifications.append(note)
         log.warning(
             "NOTIFY %s (%s) -> %s: %s",
-            alarm.id,
-            ",".join(channels),
+            note.alarm_id,
+            ",".join(note.channels),
             ", ".join(f"{c.name} {c.phone or c.email or ''}".strip() for c in note.recipients) or "nobody",
-            text,
+            note.text,
         )
+        if self.delivery is not None:
+            self.delivery(note)
+
+    def update(self, note: Notification) -> None:
+        """Replace the record of the notification with `note.id` (delivery outcomes)."""
+        with self._lock:
+            for i in range(len(self.notifications) - 1, -1, -1):
+                if self.notifications[i].id == note.id:
+                    self.notifications[i] = note
+                    return
 
     def recent(self, limit: int = 100) -> list[Notification]:
         with self._lock:
