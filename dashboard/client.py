@@ -18,6 +18,8 @@ Json = dict[str, Any]
 
 PAGE = 1000  # devices per API request (the API's largest page)
 MAX_DEVICES = 2000  # the overview lists at most this many; the map view will aggregate instead
+# Who the dashboard acts as where the API has no accounts (GET /auth/me answers 404): development.
+DEVELOPMENT_USER: dict[str, Any] = {"username": "", "role": "development", "permissions": ["*"]}
 
 
 @dataclass
@@ -55,7 +57,7 @@ class ApiClient:
         """POST JSON to an API path; raises ApiError with the problem's detail on an error status."""
         response = self._http.post(path, json=body)
         if response.is_error:
-            raise ApiError(_problem_detail(response))
+            raise ApiError(_problem_detail(response), status=response.status_code)
         result: Json = response.json()
         return result
 
@@ -82,6 +84,24 @@ class ApiClient:
 
     def assign(self, alarm_id: str, user: str, assignee: str) -> Json:
         return self.post(f"/alarms/{alarm_id}/assign", {"user": user, "assignee": assignee})
+
+    def me(self) -> Json:
+        """The signed-in user {username, role, permissions}; all permissions where the API has no accounts."""
+        try:
+            result: Json = self._get("/auth/me")
+        except ApiError as err:
+            if " 404:" not in str(err):
+                raise
+            return dict(DEVELOPMENT_USER)
+        return result
+
+    def command(self, device_id: str, body: Json) -> Json:
+        """POST a command {action, params, reason, expires_in_s} to an actuator; the API's command state."""
+        return self.post(f"/devices/{device_id}/commands", body)
+
+    def order_step(self, order_id: str, step: str, body: Json) -> Json:
+        """POST one step of a work order's flow (sign, assign, handle, verify, close); the order after it."""
+        return self.post(f"/work-orders/{order_id}/{step}", body)
 
     def sites(self) -> list[Json]:
         items: list[Json] = self._get("/sites", limit=1000)["items"]
@@ -113,7 +133,11 @@ class ApiClient:
 
 
 class ApiError(Exception):
-    """The API answered with an error status."""
+    """The API answered with an error status (`status`, when known)."""
+
+    def __init__(self, message: str, *, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 def _problem_detail(response: httpx.Response) -> str:
