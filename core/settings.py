@@ -133,6 +133,40 @@ class IngestSettings(_Section):
     clock_skew_warn_s: float = Field(300.0, gt=0, description="Device clock further off than this is flagged")
     batch_max_messages: int = Field(5000, gt=0, description="Most MQTT messages handled as one batch")
     dead_letter_keep: int = Field(500, gt=0, description="Recent dead letters kept for the API")
+    partitions: int = Field(
+        1,
+        ge=1,
+        le=1024,
+        description="Ingest + rules workers sharing the load, each keeping the sites of its partition",
+    )
+    partition: int = Field(0, ge=0, description="This worker's partition, 0 .. partitions - 1")
+    shared_group: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^/#+\s]+$",
+        description="Subscribe as $share/<group>/...; only with a broker that routes a topic always to the "
+        "same member (EMQX hash_topic), see docs/scaling.md",
+    )
+    ack: Literal["stored", "processed"] = Field(
+        "stored",
+        description="When a QoS 1 message is acknowledged: once history holds its readings (written or "
+        "spooled), or once rules have seen it. 'stored' needs the broker to allow many messages in flight "
+        "(Mosquitto: max_inflight_messages 0)",
+    )
+
+    @model_validator(mode="after")
+    def _check_partition(self) -> IngestSettings:
+        if self.partition >= self.partitions:
+            raise ValueError(
+                f"ingest.partition {self.partition} must be below ingest.partitions {self.partitions}"
+            )
+        if self.shared_group and self.partitions > 1:
+            raise ValueError(
+                "set either ingest.shared_group (the broker spreads topics) or ingest.partitions (each "
+                "worker keeps its sites), not both"
+            )
+        return self
 
 
 class ApiSettings(_Section):

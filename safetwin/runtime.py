@@ -21,6 +21,7 @@ from api.server import create_server_app
 from core.contract import Topics, now_ms
 from core.errors import StoreError
 from core.records import SystemAlarm
+from ingest.partition import Partition
 from ingest.pipeline import IngestPipeline, PipelineResult, stats
 from ingest.registry import DeadLetterLog, UnregisteredDevices
 from ingest.subscriber import Subscriber
@@ -98,6 +99,13 @@ class SafeTwin:
             self.pipeline,
             batch_max=settings.ingest.batch_max_messages,
             listeners=[self._to_history, self.ops.on_result, self.vision.on_pipeline_result],
+            when_stored=self.writer.when_stored if settings.ingest.ack == "stored" else None,
+            partition=(
+                Partition(twin, self.topics, settings.ingest.partitions, settings.ingest.partition)
+                if settings.ingest.partitions > 1
+                else None
+            ),
+            shared_group=settings.ingest.shared_group,
         )
         self._alarms: dict[str, SystemAlarm] = {}
         self._alarm_lock = threading.Lock()

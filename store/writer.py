@@ -84,6 +84,7 @@ class HistoryWriter:
         self._flush_asked = 0
         self._flush_done = 0
         self._stopping = False
+        self._waiters: deque[tuple[int, Callable[[], None]]] = deque()  # (batches handled, callback)
         # Owned by the writer thread; status() reads them.
         self._thread: threading.Thread | None = None
         self._opened = False
@@ -122,6 +123,19 @@ class HistoryWriter:
             self._submitted += 1
             if was_empty or self._queued_points >= self.batch_max_points:
                 self._cond.notify()
+
+    def when_stored(self, callback: Callable[[], None]) -> None:
+        """Call `callback` once every batch submitted so far is written, spooled or refused.
+
+        It runs at once if nothing is pending, else on the writer thread; ingest acknowledges the
+        broker's QoS 1 messages from it, so a reading is never acknowledged before it is on disk.
+        """
+        with self._cond:
+            target = self._submitted
+            if self._handled < target and self._thread is not None and self._thread.is_alive():
+                self._waiters.append((target, callback))
+                return
+        callback()
 
     def flush(self, timeout: float | None = None) -> bool:
         """Write (or spool) everything submitted so far and try the spool once; False on timeout."""
@@ -178,6 +192,7 @@ class HistoryWriter:
         finally:
             with self._cond:
                 self._cond.notify_all()
+                self._waiters.clear()  # never stored: left unacknowledged, the broker sends them again
 
     def _step(self) -> bool:
         """One round: take what is due from the queue, write or spool it, replay the spool if due."""
@@ -206,7 +221,15 @@ class HistoryWriter:
             if last_of_flush:
                 self._flush_done = ticket
             self._cond.notify_all()
+            due = self._due_waiters_locked()
+        _call_all(due)
         return True
+
+    def _due_waiters_locked(self) -> list[Callable[[], None]]:
+        due = []
+        while self._waiters and self._waiters[0][0] <= self._handled:
+            due.append(self._waiters.popleft()[1])
+        return due
 
     def _wait_for_work(self) -> None:
         """Sleep until a write is due, the spool should be tried, or a flush or stop is asked."""
@@ -388,6 +411,14 @@ class HistoryWriter:
                 self._on_alarm(code, message)
         except Exception:
             log.exception("alarm callback failed for %s", code)
+
+
+def _call_all(callbacks: list[Callable[[], None]]) -> None:
+    for cb in callbacks:
+        try:
+            cb()
+        except Exception:
+            log.exception("a when_stored callback failed")
 
 
 def _retryable(err: Exception) -> bool:

@@ -36,11 +36,13 @@ class Twin:
         self.place_of_space: dict[str, tuple[str, str, int | None]] = {}
         self.parties: dict[str, PartySpec] = {p.id: p for p in spec.parties}
         self.gateways: dict[str, GatewaySpec] = {}
+        self.site_of_gateway: dict[str, str] = {}
         self.behind_gateway: dict[str, list[str]] = {}
         for site in spec.sites:
             self.sites[site.id] = site
             for gw in site.gateways:
                 self.gateways[gw.id] = gw
+                self.site_of_gateway[gw.id] = site.id
                 self.behind_gateway[gw.id] = []
             for space in site.spaces:
                 self._add_space(space, site.id, "", None)
