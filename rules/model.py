@@ -11,6 +11,7 @@ from typing import Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
+from core.alarms import Severity
 from core.contract import DeviceId
 from twin.kinds import DeviceKind, SpaceKind
 from twin.twin import DevicePlace, Twin
@@ -80,6 +81,39 @@ class RuleTarget(_Config):
         return sum(1 for name in type(self).model_fields if getattr(self, name) is not None)
 
 
+class ActionVerify(_Config):
+    """Closed-loop check of a remedy: `metric` in the space falls by `fall_by` within `within_s`."""
+
+    metric: str = Field(min_length=1, description="Metric expected to fall, e.g. 'co'")
+    fall_by: float = Field(gt=0, description="How far: a fraction of the level (0..1) or an absolute amount")
+    mode: Literal["fraction", "absolute"] = Field("fraction", description="How `fall_by` is read")
+    within_s: float = Field(gt=0, description="Time allowed after the remedy is confirmed, seconds")
+
+    def target(self, baseline: float) -> float:
+        """The level that counts as fallen enough from `baseline`."""
+        if self.mode == "fraction":
+            return baseline * (1.0 - min(self.fall_by, 1.0))
+        return baseline - self.fall_by
+
+
+class RuleAction(_Config):
+    """What the actuators of the alarm's space do while the rule's alarm is raised, and when it clears."""
+
+    device_kind: Literal["fan", "relay", "valve", "speaker"] = Field(description="Actuators to drive")
+    drives: str | None = Field(
+        None, description="Only devices whose twin meta `drives` is this, e.g. 'disinfection'"
+    )
+    action: str = Field("set", description="Contract action (core.contract.COMMAND_PARAMS)")
+    params: dict[str, Any] = Field(description="Contract params, e.g. {on: true, speed: 2}")
+    stop_params: dict[str, Any] | None = Field(
+        None, description="Params sent when the alarm clears (after minimum on-time); unset: left as is"
+    )
+    stop_action: str | None = Field(None, description="Action of the stop command; unset: `action`")
+    min_severity: Severity = Field(Severity.WARNING, description="Run from this severity up")
+    scope: Literal["space", "site"] = Field("space", description="Devices of the alarm's space or its site")
+    verify: ActionVerify | None = Field(None, description="Expect the air to get better, or raise an alarm")
+
+
 class Rule(_Config):
     """What every rule has.  Validate with `Rule.model_validate(data)`: it returns the kind's class."""
 
@@ -105,6 +139,10 @@ class Rule(_Config):
     priority: int = Field(0, ge=-1000, le=1000, description="Higher wins within a group")
     overrides: str | None = Field(None, description="Id of the rule this one overrides (set by override())")
     pack: str | None = Field(None, description="Pack the rule was shipped in; None for rules made in the API")
+    actions: list[RuleAction] = Field(
+        default_factory=list,
+        description="Actuator actions while the rule's alarm is raised (docs/actuators.md)",
+    )
 
     @model_validator(mode="wrap")
     @classmethod

@@ -1,0 +1,85 @@
+"""Writes command records and transitions to the operational store on a thread of its own."""
+
+from __future__ import annotations
+
+import logging
+import queue
+import threading
+from collections.abc import Sequence
+from typing import Protocol
+
+from actuators.records import CommandRecord, CommandTransition
+from core.errors import StoreError
+
+log = logging.getLogger(__name__)
+
+
+class CommandStore(Protocol):
+    """Where commands are kept (store/sql/commands.py: SQLite or PostgreSQL)."""
+
+    def save_command(self, record: CommandRecord) -> None: ...
+
+    def add_command_transitions(self, transitions: Sequence[CommandTransition]) -> None: ...
+
+
+class CommandRecorder:
+    """A queue and a thread: the manager never waits for the database."""
+
+    def __init__(self, store: CommandStore, *, retry_s: float = 1.0) -> None:
+        self.store = store
+        self.retry_s = retry_s
+        self._queue: queue.Queue[tuple[CommandRecord, list[CommandTransition]] | threading.Event | None] = (
+            queue.Queue()
+        )
+        self._thread: threading.Thread | None = None
+        self.written = 0
+        self.dropped = 0
+
+    def submit(self, record: CommandRecord, transitions: list[CommandTransition]) -> None:
+        """Queue a record and its new transitions; returns at once."""
+        self._queue.put((record, transitions))
+
+    def start(self) -> None:
+        self._thread = threading.Thread(target=self._run, name="command-recorder", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> bool:
+        """Write what waits, then end the thread; False if it did not finish in time."""
+        if self._thread is None:
+            return True
+        self._queue.put(None)
+        self._thread.join(timeout)
+        return not self._thread.is_alive()
+
+    def wait_idle(self, timeout: float = 2.0) -> None:
+        """Block until everything queued so far is written (read-your-writes for the API)."""
+        if self._thread is None or not self._thread.is_alive():
+            return
+        done = threading.Event()
+        self._queue.put(done)
+        done.wait(timeout)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):  # a wait_idle marker: all before it is written
+                item.set()
+                continue
+            self._write(*item)
+
+    def _write(self, record: CommandRecord, transitions: list[CommandTransition]) -> None:
+        for attempt in range(5):
+            try:
+                self.store.save_command(record)
+                self.store.add_command_transitions(transitions)
+                self.written += 1
+                return
+            except StoreError as err:
+                if not err.retryable or attempt == 4:
+                    self.dropped += 1
+                    log.error("command %s not stored: %s", record.correlation_id, err)
+                    return
+                log.warning("command %s not stored yet (%s); retrying", record.correlation_id, err)
+                threading.Event().wait(self.retry_s)
