@@ -31,6 +31,7 @@ from pydantic_settings import (
 from core.errors import SettingsError
 
 DEV_SECRET = "development-only-secret"
+DEV_MQTT_PREFIX = "development-only-mqtt-"  # development MQTT secrets start with it; refused in production
 
 
 class _Section(BaseModel):
@@ -177,6 +178,41 @@ class ApiSettings(_Section):
     )
 
 
+class MqttAuthSettings(_Section):
+    """Secrets `safetwin mqtt-auth` writes the broker's password file from (development defaults if unset)."""
+
+    device_secret: SecretStr | None = Field(
+        None, description="HMAC key every device's MQTT password is derived from (keep it off the devices)"
+    )
+    worker_password: SecretStr | None = Field(None, description="MQTT password of the worker user 'safetwin'")
+    api_password: SecretStr | None = Field(None, description="MQTT password of the API user 'safetwin-api'")
+    vision_password: SecretStr | None = Field(
+        None, description="MQTT password of the video-analytics user 'safetwin-vision'"
+    )
+    simulator_password: SecretStr | None = Field(
+        None, description="MQTT password of the simulator user 'safetwin-sim'"
+    )
+    health_password: SecretStr | None = Field(
+        None, description="MQTT password of 'safetwin-health', the broker's health check"
+    )
+
+    def secrets(self) -> dict[str, SecretStr | None]:
+        """Each secret by its field name."""
+        return {
+            "device_secret": self.device_secret,
+            "worker_password": self.worker_password,
+            "api_password": self.api_password,
+            "vision_password": self.vision_password,
+            "simulator_password": self.simulator_password,
+            "health_password": self.health_password,
+        }
+
+
+def is_dev_secret(value: SecretStr | None) -> bool:
+    """True for a development default (refused in production)."""
+    return value is not None and value.get_secret_value().startswith((DEV_MQTT_PREFIX, DEV_SECRET))
+
+
 class SimulatorSettings(_Section):
     enabled: bool = Field(False, description="Run the device simulators inside `safetwin run`")
     interval_s: float = Field(5.0, gt=0, description="Seconds between readings of one device")
@@ -217,6 +253,7 @@ class Settings(BaseSettings):
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
+    mqtt_auth: MqttAuthSettings = Field(default_factory=MqttAuthSettings)
 
     @model_validator(mode="after")
     def _refuse_dev_secrets(self) -> Settings:
@@ -228,9 +265,25 @@ class Settings(BaseSettings):
                 )
             if self.mqtt.is_embedded:
                 raise ValueError("the embedded MQTT broker is for development; set mqtt.url in production")
+            self._refuse_dev_mqtt_secrets()
         if self.mqtt.reconnect_min_s > self.mqtt.reconnect_max_s:
             raise ValueError("mqtt.reconnect_min_s must not exceed mqtt.reconnect_max_s")
         return self
+
+    def _refuse_dev_mqtt_secrets(self) -> None:
+        if self.mqtt.username is None or self.mqtt.password is None:
+            raise ValueError(
+                "mqtt.username and mqtt.password must be set in production (the broker must refuse "
+                "anonymous clients): set SAFETWIN_MQTT__USERNAME and a secret file mqtt__password"
+            )
+        if is_dev_secret(self.mqtt.password):
+            raise ValueError("mqtt.password is a development default; set a secret file mqtt__password")
+        for name, value in self.mqtt_auth.secrets().items():
+            if is_dev_secret(value):
+                raise ValueError(
+                    f"mqtt_auth.{name} is a development default; run scripts/make-secrets.sh or set "
+                    f"a secret file mqtt_auth__{name}"
+                )
 
     @classmethod
     def settings_customise_sources(

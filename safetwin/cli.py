@@ -110,6 +110,29 @@ def cmd_check_twin(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_mqtt_auth(args: argparse.Namespace) -> int:
+    """Write the Mosquitto password file and ACL from the twin, or print one device's password."""
+    from core.contract import Topics
+    from safetwin import mqttacl
+    from twin.loader import load_twin_file
+    from twin.twin import Twin
+
+    settings = _settings(args)
+    dev = settings.environment == "development"
+    if args.device_password:
+        print(mqttacl.device_password(mqttacl.device_secret(settings.mqtt_auth, dev), args.device_password))
+        return 0
+    twin = Twin(load_twin_file(Path(args.twin or settings.twin.path)))
+    owner = None
+    if args.chown:
+        uid, _, gid = args.chown.partition(":")
+        owner = (int(uid), int(gid or uid))
+    topics = Topics(settings.mqtt.topic_prefix)
+    paths = mqttacl.generate(twin, topics, settings.mqtt_auth, dev, args.out, owner)
+    print(f"wrote {paths[0]} and {paths[1]}: {len(twin.devices)} devices, {len(twin.gateways)} gateways")
+    return 0
+
+
 def cmd_settings(args: argparse.Namespace) -> int:
     """Print the effective settings (secrets hidden)."""
     print(_settings(args).model_dump_json(indent=2))
@@ -135,6 +158,12 @@ def build_parser() -> argparse.ArgumentParser:
     chk = sub.add_parser("check-twin", help=cmd_check_twin.__doc__)
     chk.add_argument("file", type=Path)
     chk.set_defaults(func=cmd_check_twin)
+    auth = sub.add_parser("mqtt-auth", help=cmd_mqtt_auth.__doc__)
+    auth.add_argument("--twin", type=Path, help="Twin YAML file (default: settings twin.path)")
+    auth.add_argument("--out", type=Path, default=Path("var/mqtt-auth"), help="Where passwd and acl go")
+    auth.add_argument("--chown", metavar="UID:GID", help="Owner of the files (the broker's user)")
+    auth.add_argument("--device-password", metavar="ID", help="Print this device's password, write nothing")
+    auth.set_defaults(func=cmd_mqtt_auth)
     st = sub.add_parser("settings", help=cmd_settings.__doc__)
     st.set_defaults(func=cmd_settings)
     return p

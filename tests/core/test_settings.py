@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -27,7 +28,10 @@ def test_environment_nesting(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_secrets_from_files(tmp_path: Path) -> None:
     (tmp_path / "api__secret_key").write_text("s3cret-from-file")
     (tmp_path / "store__influx__token").write_text("tok")
-    s = load_settings(secrets_dir=tmp_path, environment="production", mqtt={"url": "mqtt://b:1883"})
+    (tmp_path / "mqtt__password").write_text("mqtt-pw")
+    s = load_settings(
+        secrets_dir=tmp_path, environment="production", mqtt={"url": "mqtt://b:1883", "username": "safetwin"}
+    )
     assert s.api.secret_key.get_secret_value() == "s3cret-from-file"
     assert s.store.influx.token is not None and s.store.influx.token.get_secret_value() == "tok"
 
@@ -35,6 +39,24 @@ def test_secrets_from_files(tmp_path: Path) -> None:
 def test_production_refuses_default_secret() -> None:
     with pytest.raises(SettingsError, match=r"api\.secret_key is the development default"):
         load_settings(environment="production", mqtt={"url": "mqtt://b:1883"})
+
+
+def test_production_refuses_anonymous_or_default_mqtt_secrets() -> None:
+    base: dict[str, Any] = {"environment": "production", "api": {"secret_key": "k"}}
+    with pytest.raises(SettingsError, match=r"mqtt\.username and mqtt\.password must be set"):
+        load_settings(**base, mqtt={"url": "mqtt://b:1883"})
+    with pytest.raises(SettingsError, match=r"mqtt\.password is a development default"):
+        load_settings(
+            **base, mqtt={"url": "mqtt://b", "username": "u", "password": "development-only-mqtt-worker"}
+        )
+    with pytest.raises(SettingsError, match=r"mqtt_auth\.device_secret is a development default"):
+        load_settings(
+            **base,
+            mqtt={"url": "mqtt://b", "username": "u", "password": "p"},
+            mqtt_auth={"device_secret": "development-only-mqtt-device-secret"},
+        )
+    ok = load_settings(**base, mqtt={"url": "mqtt://b", "username": "u", "password": "p"})
+    assert ok.mqtt.password is not None and ok.mqtt_auth.device_secret is None
 
 
 def test_yaml_file_and_wrong_line_named(tmp_path: Path) -> None:
