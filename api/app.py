@@ -4,19 +4,26 @@ from __future__ import annotations
 
 import logging
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.responses import HTMLResponse
 from fastapi.staticfiles import StaticFiles
 from swagger_ui_bundle import swagger_ui_path
 
+from api.audit import AuditMiddleware
+from api.auth import install_account_handlers, make_authenticate
 from api.context import ApiContext
 from api.problems import install_problem_handlers
 from api.routes.alarms import alarms_router
+from api.routes.audit import audit_router
+from api.routes.auth import auth_router
 from api.routes.devices import devices_router
+from api.routes.ingest_http import ingest_router
 from api.routes.rules import rules_router
+from api.routes.stream import stream_router
 from api.routes.system import system_router
 from api.routes.twin import twin_router
+from api.routes.users import users_router
 from api.routes.vision import vision_router
 from api.routes.workorders import parties_router, workorders_router
 
@@ -35,8 +42,12 @@ def create_api(ctx: ApiContext) -> FastAPI:
         openapi_url=f"{API_PREFIX}/openapi.json",
         docs_url=None,  # served below from local files: the docs must work on an isolated network
         redoc_url=None,
+        # Every route needs a principal with the permission its path names, except the public ones.
+        dependencies=[Depends(make_authenticate(ctx.accounts))],
     )
     install_problem_handlers(app)
+    install_account_handlers(app)
+    app.add_middleware(AuditMiddleware, store=ctx.accounts.store if ctx.accounts else None)
     routers = (
         system_router(ctx),
         twin_router(ctx),
@@ -46,6 +57,11 @@ def create_api(ctx: ApiContext) -> FastAPI:
         parties_router(ctx),
         rules_router(ctx),
         vision_router(ctx),
+        auth_router(ctx),
+        users_router(ctx),
+        audit_router(ctx),
+        ingest_router(ctx),
+        stream_router(ctx),
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)

@@ -7,9 +7,12 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
+from accounts.service import AccountService
 from actuators.response import Notification
 from alarms.manager import AlarmManager
+from api.changes import ChangeHub
 from core.records import SystemAlarm
+from ingest.pipeline import PipelineResult
 from ingest.registry import DeadLetterLog, UnregisteredDevices
 from rules.catalog import RuleCatalog
 from store.base import HistoryBackend
@@ -49,3 +52,6 @@ class ApiContext:
     alarms: AlarmManager | None = None  # alarms, work orders, credit, KPIs
     notifications: Callable[[int], list[Notification]] | None = None  # recent notifications, newest first
     rules: RuleCatalog | None = None  # rules in force, their versions, API edits
+    accounts: AccountService | None = None  # users, sessions, API keys; without it only public paths answer
+    ingest: Callable[[str, str, bytes], PipelineResult] | None = None  # HTTP ingest: (kind, id, payload)
+    changes: ChangeHub | None = None  # live changes for the stream

@@ -50,10 +50,13 @@ class Problem(_Out):
 def problem_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     """OpenAPI entries of the problem+json errors a route may answer with."""
     texts = {
+        401: "Not authenticated: no token or API key, or one that expired or was revoked",
+        403: "Authenticated, but the role may not do this",
         404: "No such thing (not in the twin, or no alarm / work order with that id)",
         405: "Method not allowed on this path",
         409: "The action is not allowed in the record's current state; the detail says what is",
         422: "Invalid parameter or body field; `errors` names each one",
+        429: "Too many failed logins; `Retry-After` says when to try again",
         503: "A store or service this needs is not available; live state still answers",
     }
     ref = {"schema": {"$ref": "#/components/schemas/Problem"}}

@@ -31,6 +31,13 @@ from pydantic_settings import (
 from core.errors import SettingsError
 
 DEV_SECRET = "development-only-secret"
+# Passwords of the demo accounts created in development mode; refused for real accounts in production.
+DEV_PASSWORDS = {
+    "admin": "admin-dev-password",
+    "operator": "operator-dev-password",
+    "manager": "manager-dev-password",
+    "viewer": "viewer-dev-password",
+}
 DEV_MQTT_PREFIX = "development-only-mqtt-"  # development MQTT secrets start with it; refused in production
 
 
@@ -213,6 +220,23 @@ def is_dev_secret(value: SecretStr | None) -> bool:
     return value is not None and value.get_secret_value().startswith((DEV_MQTT_PREFIX, DEV_SECRET))
 
 
+class AuthSettings(_Section):
+    token_ttl_s: float = Field(8 * 3600.0, gt=0, le=30 * 86400, description="Login token lifetime, seconds")
+    login_max_failures: int = Field(
+        5, ge=1, description="Failed logins per user name and address before a lock"
+    )
+    login_window_s: float = Field(300.0, gt=0, description="Window of failed logins, and the lock, seconds")
+    bootstrap_admin_user: str = Field("admin", min_length=1, max_length=64, description="First administrator")
+    bootstrap_admin_password: SecretStr | None = Field(
+        None,
+        description="Creates the first administrator when there is no user (env or secret file; "
+        "required in production until a user exists)",
+    )
+    demo_accounts: bool = Field(
+        True, description="In development only: create demo accounts with development passwords"
+    )
+
+
 class SimulatorSettings(_Section):
     enabled: bool = Field(False, description="Run the device simulators inside `safetwin run`")
     interval_s: float = Field(5.0, gt=0, description="Seconds between readings of one device")
@@ -252,6 +276,7 @@ class Settings(BaseSettings):
     twin: TwinSettings = Field(default_factory=TwinSettings)
     ingest: IngestSettings = Field(default_factory=IngestSettings)
     api: ApiSettings = Field(default_factory=ApiSettings)
+    auth: AuthSettings = Field(default_factory=AuthSettings)
     simulator: SimulatorSettings = Field(default_factory=SimulatorSettings)
     mqtt_auth: MqttAuthSettings = Field(default_factory=MqttAuthSettings)
 
@@ -262,6 +287,14 @@ class Settings(BaseSettings):
                 raise ValueError(
                     "api.secret_key is the development default; set SAFETWIN_API__SECRET_KEY "
                     "or a secret file api__secret_key before running in production"
+                )
+            pw = self.auth.bootstrap_admin_password
+            if pw is not None and (
+                pw.get_secret_value() in DEV_PASSWORDS.values() or len(pw.get_secret_value()) < 12
+            ):
+                raise ValueError(
+                    "auth.bootstrap_admin_password is a development password or shorter than 12 characters; "
+                    "set a strong one in SAFETWIN_AUTH__BOOTSTRAP_ADMIN_PASSWORD or a secret file"
                 )
             if self.mqtt.is_embedded:
                 raise ValueError("the embedded MQTT broker is for development; set mqtt.url in production")
