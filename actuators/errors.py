@@ -38,3 +38,7 @@ class CommandRefused(ActuatorError):
             f"command to {record.device_id} refused: {record.detail}", device_id=record.device_id
         )
         self.record = record
+
+
+class CommandNotFound(ActuatorError):
+    """No command with that correlation id (404)."""

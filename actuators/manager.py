@@ -153,22 +153,22 @@ class CommandManager:
             same = self._same_in_flight(device_id, action, params)
             if same is not None and override_s is None:
                 return same
-            return self._start(base, driver, live, manual, override_s, ts)
+            return self._start(base, driver, live, override_s, ts)
 
     def _start(
-        self, base: CommandRecord, driver: Driver, live: Live, manual: bool, override_s: float | None, ts: int
+        self, base: CommandRecord, driver: Driver, live: Live, override_s: float | None, ts: int
     ) -> CommandRecord:
         self._supersede(base.device_id, base.correlation_id, ts)
         if not driver.activates(base.action, base.params):
             self._cancel_checks(base.device_id)
+        hold = self._hold_until(driver, live, base, ts)
         ttl = self.settings.command_ttl_s if live.online else self.settings.offline_ttl_s
-        changes: dict[str, Any] = {"expires_ts": ts + int(ttl * 1000)}
+        changes: dict[str, Any] = {"expires_ts": (hold or ts) + int(ttl * 1000)}
         if override_s is not None:
             changes["override_until_ts"] = ts + int(override_s * 1000)
             if live.override_until is None:
                 live.override_prev = dict(live.state)
             live.override_until, live.override_by = changes["override_until_ts"], base.operator
-        hold = self._hold_until(driver, live, base, manual, ts)
         if hold is not None:
             changes["hold_until_ts"] = hold
         rec = self._open(base.model_copy(update=changes), base.reason)
@@ -207,11 +207,10 @@ class CommandManager:
         explosion_proof = bool(ex) if ex is not None else driver.config.explosion_proof
         return refusal(driver, explosion_proof, action, params, situation)
 
-    def _hold_until(
-        self, driver: Driver, live: Live, rec: CommandRecord, manual: bool, ts: int
-    ) -> int | None:
-        """An automatic stop waits until the device ran its minimum on-time (people may stop it at once)."""
-        if manual or live.active_since is None or driver.activates(rec.action, rec.params):
+    def _hold_until(self, driver: Driver, live: Live, rec: CommandRecord, ts: int) -> int | None:
+        """A rule's stop waits until the device ran its minimum on-time (people may stop it at once)."""
+        rule = rec.issued_by.startswith("rule:")
+        if not rule or live.active_since is None or driver.activates(rec.action, rec.params):
             return None
         due = live.active_since + int(driver.config.min_on_s * 1000)
         return due if due > ts else None

@@ -3,7 +3,8 @@
 Synchronous callers (the alarm manager, inline with ingest) hand commands over with `send()`, which
 never waits; a task publishes them with QoS 1.  While the broker is away commands wait in the outbox
 until their `expires_ts`, then are dropped with an error log: a command that is too late must not
-actuate.  The full command lifecycle (acks, retries, effect verification) builds on this.
+actuate.  Acks and states come back on the same connection to `on_answer`: the lifecycle manager
+(actuators/manager.py) follows every command from there.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import logging
 import random
 import uuid
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import aiomqtt
@@ -39,9 +41,18 @@ class OutboxStatus:
 class CommandPublisher:
     """Publishes `Command`s on the contract's command topics."""
 
-    def __init__(self, settings: MqttSettings, topics: Topics, *, max_queued: int = 10_000) -> None:
+    def __init__(
+        self,
+        settings: MqttSettings,
+        topics: Topics,
+        *,
+        max_queued: int = 10_000,
+        on_answer: Callable[[str, bytes], None] | None = None,
+    ) -> None:
         self.settings = settings
         self.topics = topics
+        # Acks and states of actuators come back on this same connection (one owner of command I/O).
+        self.on_answer = on_answer
         self._outbox: deque[tuple[str, Command]] = deque(maxlen=max_queued)
         self._events: deque[tuple[str, bytes]] = deque(maxlen=max_queued)
         self._wake = asyncio.Event()
@@ -85,9 +96,14 @@ class CommandPublisher:
                 async with make_client(self.settings, client_id=client_id, clean=True) as client:
                     self.status.connected = True
                     delay = self.settings.reconnect_min_s
+                    if self.on_answer is not None:
+                        root = self.topics.root
+                        await client.subscribe([(f"{root}/ack/+", 1), (f"{root}/state/+", 1)])
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._drain_forever(client))
-                        tg.create_task(until_disconnected(client))
+                        tg.create_task(
+                            self._answers(client) if self.on_answer else until_disconnected(client)
+                        )
             except* aiomqtt.MqttError as group:
                 reraise_if_cancelled()
                 self.status.connected = False
@@ -95,6 +111,17 @@ class CommandPublisher:
                 log.warning("actuator link to the broker down (%s); %d commands wait", err, len(self._outbox))
                 await asyncio.sleep(delay * (0.8 + 0.4 * random.random()))
                 delay = min(delay * 2, self.settings.reconnect_max_s)
+
+    async def _answers(self, client: aiomqtt.Client) -> None:
+        """Hand every ack and state message to `on_answer`; one bad message never stops the loop."""
+        handler = self.on_answer
+        assert handler is not None
+        async for message in client.messages:
+            payload = message.payload if isinstance(message.payload, bytes) else str(message.payload).encode()
+            try:
+                handler(message.topic.value, payload)
+            except Exception:
+                log.exception("actuator answer on %s could not be handled", message.topic.value)
 
     async def _drain_forever(self, client: aiomqtt.Client) -> None:
         while True:

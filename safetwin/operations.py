@@ -13,6 +13,7 @@ from collections.abc import Callable
 
 from actuators.publisher import CommandPublisher
 from actuators.response import ActuatorResponse
+from actuators.service import ActuatorService
 from alarms.manager import AlarmManager
 from alarms.writer import ChangeSet, OpsWriter
 from core.alarms import AlarmSignal
@@ -25,6 +26,7 @@ from rules.packs import load_packs
 from safetwin.settings import SafeTwinSettings
 from store.base import HistoryBackend
 from store.sql import SqlOpsStore
+from store.sql.commands import SqlCommandStore
 from twin.twin import Twin
 
 log = logging.getLogger(__name__)
@@ -64,8 +66,20 @@ class Operations:
         packs = configured_rules(settings)
         self.rules = RuleEngine(twin, packs, history=history, settings=settings.rules)
         self.catalog = RuleCatalog(self.rules, self.store, packs)
+        self.actuators = ActuatorService(
+            twin,
+            settings.actuators,
+            self.commands,
+            SqlCommandStore(settings.database),
+            rule_of=self._rule_of,
+            open_alarms=self.alarms.open_alarms,
+        )
         self._on_signals = on_signals
         self.rule_errors = 0
+
+    def _rule_of(self, rule_id: str) -> Rule | None:
+        """The rule in force with this id (rule actions are looked up only when a signal comes)."""
+        return next((r for r in self.rules.rules() if r.id == rule_id), None)
 
     def _announce(self, changes: ChangeSet) -> None:
         """Every alarm and work-order change goes out on MQTT for integrations and dashboards."""
@@ -79,6 +93,7 @@ class Operations:
         self.store.open()
         self.catalog.load()  # rules edited through the API, over the packs
         self.writer.start()
+        self.actuators.open()
         summary = self.alarms.load(self.store)
         snap = self.store.load_document(RULE_STATE_DOC)
         if snap:
@@ -87,6 +102,7 @@ class Operations:
 
     def on_result(self, result: PipelineResult) -> None:
         """Ingest listener: evaluate the batch and apply what the rules say (inline, no I/O)."""
+        self.actuators.on_result(result)  # levels first: interlocks and checks see this batch
         self._apply(self.rules.on_result(result))
 
     def _apply(self, signals: list[AlarmSignal]) -> None:
@@ -98,12 +114,29 @@ class Operations:
                 log.exception("alarm manager failed on %s for %s", signal.rule_id, signal.source_id)
         if signals and self._on_signals is not None:
             self._on_signals(signals)
+        self._from_actuators(self.actuators.on_signals(signals))
+
+    def _from_actuators(self, signals: list[AlarmSignal]) -> None:
+        """'Actuator failed' and 'ventilation ineffective' go to the alarm manager like any rule's."""
+        for signal in signals:
+            try:
+                self.alarms.on_signal(signal)
+            except Exception:
+                self.rule_errors += 1
+                log.exception("alarm manager failed on %s for %s", signal.rule_id, signal.source_id)
 
     async def run(self) -> None:
         """The command publisher and the tick loop, until cancelled."""
         async with asyncio.TaskGroup() as tg:
             tg.create_task(self.commands.run(), name="commands")
             tg.create_task(self._tick_forever(), name="rules-tick")
+            tg.create_task(self._actuator_ticks(), name="actuators-tick")
+
+    async def _actuator_ticks(self) -> None:
+        every = self.settings.actuators.tick_interval_s
+        while True:
+            await asyncio.sleep(every)
+            self._from_actuators(self.actuators.tick())
 
     async def _tick_forever(self) -> None:
         loop = asyncio.get_running_loop()
@@ -129,4 +162,5 @@ class Operations:
         if not self.writer.stop(timeout=30):
             log.error("alarm records not all written in 30 s: %s", self.writer.status())
         self.rules.close()
+        self.actuators.close()
         self.store.close()

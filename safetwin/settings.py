@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import Field
 
+from actuators.settings import ActuatorSettings
 from alarms.settings import AlarmSettings
 from core.settings import Settings, load_settings_as
 from rules.settings import RuleSettings
@@ -19,6 +20,7 @@ class SafeTwinSettings(Settings):
     rules: RuleSettings = Field(default_factory=RuleSettings)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
+    actuators: ActuatorSettings = Field(default_factory=ActuatorSettings)
 
 
 def load(
