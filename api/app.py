@@ -14,6 +14,7 @@ from api.audit import AuditMiddleware
 from api.auth import install_account_handlers, make_authenticate
 from api.context import ApiContext
 from api.problems import install_problem_handlers
+from api.routes.actuators import actuators_router, install_actuator_problems
 from api.routes.alarms import alarms_router
 from api.routes.audit import audit_router
 from api.routes.auth import auth_router
@@ -46,6 +47,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         dependencies=[Depends(make_authenticate(ctx.accounts))],
     )
     install_problem_handlers(app)
+    install_actuator_problems(app)
     install_account_handlers(app)
     app.add_middleware(AuditMiddleware, store=ctx.accounts.store if ctx.accounts else None)
     routers = (
@@ -57,6 +59,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         parties_router(ctx),
         rules_router(ctx),
         vision_router(ctx),
+        actuators_router(ctx),
         auth_router(ctx),
         users_router(ctx),
         audit_router(ctx),

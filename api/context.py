@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from accounts.service import AccountService
 from actuators.response import Notification
+from actuators.service import ActuatorService
 from alarms.manager import AlarmManager
 from api.changes import ChangeHub
 from core.records import SystemAlarm
@@ -52,6 +53,7 @@ class ApiContext:
     alarms: AlarmManager | None = None  # alarms, work orders, credit, KPIs
     notifications: Callable[[int], list[Notification]] | None = None  # recent notifications, newest first
     rules: RuleCatalog | None = None  # rules in force, their versions, API edits
+    actuators: ActuatorService | None = None  # commands, their lifecycle, actuator states
     accounts: AccountService | None = None  # users, sessions, API keys; without it only public paths answer
     ingest: Callable[[str, str, bytes], PipelineResult] | None = None  # HTTP ingest: (kind, id, payload)
     changes: ChangeHub | None = None  # live changes for the stream

@@ -182,6 +182,7 @@ class SafeTwin:
             notifications=self.ops.response.recent,
             vision=self.vision,
             rules=self.ops.catalog,
+            actuators=self.ops.actuators,
         )
 
     # --- running --------------------------------------------------------------------------------
