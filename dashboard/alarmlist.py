@@ -54,8 +54,8 @@ def _buttons(alarm: Json, lang: str) -> html.Td:
     return html.Td([ack, assign], className="actions")
 
 
-def alarm_row(alarm: Json, names: Names, now_ms: int, lang: str) -> html.Tr:
-    """One alarm: severity, place, rule, age, state, assignee, actions."""
+def alarm_row(alarm: Json, names: Names, now_ms: int, lang: str, act: bool = True) -> html.Tr:
+    """One alarm: severity, place, rule, age, state, assignee, actions (for users who may act)."""
     sev = alarm["severity"]
     since = alarm.get("active_ts") or alarm["created_ts"]
     acked = "acked" if alarm.get("acknowledged_ts") else "unacked"
@@ -71,14 +71,16 @@ def alarm_row(alarm: Json, names: Names, now_ms: int, lang: str) -> html.Tr:
             html.Td(fmt_duration((now_ms - since) / 1000), className="age"),
             html.Td(word("state", alarm["state"], lang), className="state"),
             html.Td(alarm.get("assignee") or "–", className="assignee"),
-            _buttons(alarm, lang),
+            _buttons(alarm, lang) if act else html.Td(className="actions"),
         ],
         className=f"alarm-row sev-{sev} st-{alarm['state']} {acked}",
         **data_attrs(alarm=alarm["id"], state=alarm["state"], severity=sev),
     )
 
 
-def alarm_table(alarms: list[Json], total: int, names: Names, now_ms: int, lang: str) -> list[Any]:
+def alarm_table(
+    alarms: list[Json], total: int, names: Names, now_ms: int, lang: str, act: bool = True
+) -> list[Any]:
     """The list's table, worst first; a note when there are more than are drawn."""
     if not alarms:
         return [html.P(t("alarms.none", lang), className="muted empty")]
@@ -87,7 +89,7 @@ def alarm_table(alarms: list[Json], total: int, names: Names, now_ms: int, lang:
         [html.Th(t(f"col.{c}", lang)) for c in ("severity", "place", "rule", "age", "state", "assignee")]
         + [html.Th("")]
     )
-    rows = [alarm_row(a, names, now_ms, lang) for a in ordered[:ROWS]]
+    rows = [alarm_row(a, names, now_ms, lang, act) for a in ordered[:ROWS]]
     out: list[Any] = [html.Table([html.Thead(head), html.Tbody(rows)], className="alarm-table")]
     if total > ROWS:
         out.append(html.P(t("alarms.more", lang, n=f"{total - ROWS:,}"), className="muted more"))

@@ -2,7 +2,8 @@
 
 Pages (paths under the dashboard's prefix):
   /                  one map: sites and buildings by worst alarm, KPI strip, live alarm list
-  /building/<id>     a building's floors, spaces and devices with live values
+  /building/<id>     a building's floors, spaces and devices with live values and actuator controls
+  /building/<id>/floor/<level>, /building/<id>/3d   its floor plans and its 3D digital twin
   /site/<id>         a site's buildings and the spaces outside them (septic tanks, work zones)
   /device/<id>       a device's history with zoom
   /orders            the work-order board
@@ -21,9 +22,12 @@ from dash import ClientsideFunction, Input, Output, State, dcc, html
 
 from dashboard.alarmlist import register_alarm_actions
 from dashboard.client import ApiClient
+from dashboard.controls import register_controls
 from dashboard.devices import devices_page, register_devices_page
+from dashboard.floorview import register_twin_pages
 from dashboard.i18n import DEFAULT_LANG, lang_of, t
 from dashboard.mappage import first_figure, map_page, register_map_page
+from dashboard.orders import register_order_steps
 from dashboard.pages import page_for, register_pages
 from dashboard.twincache import TwinCache
 
@@ -67,10 +71,10 @@ def _layout() -> html.Div:
     )
 
 
-def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache) -> None:
+def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache, tile_url: str | None) -> None:
     def route(path: str | None, lang: str) -> Any:
         if path in (None, "", "/"):
-            return map_page(lang, *first_figure(client, twins, lang))
+            return map_page(lang, *first_figure(client, twins, lang, tile_url))
         if path == "/devices":
             return devices_page()
         return page_for(path, lang, client)
@@ -132,8 +136,13 @@ def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache) -> None
     )
 
 
-def create_dashboard(api_base_url: str, *, requests_pathname_prefix: str = "/") -> dash.Dash:
-    """A Dash app that shows the SafeTwin API at `api_base_url`; all assets are served locally."""
+def create_dashboard(
+    api_base_url: str, *, requests_pathname_prefix: str = "/", tile_url: str | None = None
+) -> dash.Dash:
+    """A Dash app that shows the SafeTwin API at `api_base_url`; all assets are served locally.
+
+    `tile_url` (dashboard.tile_url) adds raster tiles from that server under the map.
+    """
     app = dash.Dash(
         __name__,
         title="SafeTwin",
@@ -149,10 +158,13 @@ def create_dashboard(api_base_url: str, *, requests_pathname_prefix: str = "/") 
     app.layout = _layout()
     client = ApiClient(api_base_url)
     twins = TwinCache(client)
-    _register_shell(app, client, twins)
-    register_map_page(app, client, twins)
+    _register_shell(app, client, twins, tile_url)
+    register_map_page(app, client, twins, tile_url)
     register_alarm_actions(app, client)
     register_devices_page(app, client)
     register_pages(app, client, twins)
+    register_controls(app, client)
+    register_twin_pages(app, client)
+    register_order_steps(app, client)
     log.info("dashboard reads the API at %s", api_base_url)
     return app

@@ -13,7 +13,10 @@ from typing import Any
 
 from dash import dcc, html
 
+from dashboard.access import ACTUATORS, allowed, permissions
 from dashboard.client import ApiClient, Json
+from dashboard.controls import ACTUATOR_KINDS, control_panel, open_button, state_text
+from dashboard.floorview import twin_path
 from dashboard.fmt import data_attrs, fmt_age, fmt_floor, fmt_value
 from dashboard.i18n import age_text, t, word
 from dashboard.mapfig import level
@@ -28,6 +31,7 @@ def drill_frame(kind: str, ident: str, lang: str) -> html.Div:
         [
             dcc.Link(t("back", lang), href="/", className="back"),
             html.Div(id="drill-body", className="drill-body"),
+            control_panel(),
             dcc.Store(id="drill-target", data={"kind": kind, "id": ident}),
             dcc.Interval(id="drill-refresh", interval=REFRESH_MS, n_intervals=0),
         ],
@@ -75,15 +79,17 @@ def _values(device: Json, limits: dict[tuple[str, str], str], lang: str) -> list
     return out
 
 
-def device_line(device: Json, limits: dict[tuple[str, str], str], now_ms: int, lang: str) -> html.Div:
-    """A device with its live values, thresholds, health and actuator state; its name links to its trend."""
+def device_line(
+    device: Json, limits: dict[tuple[str, str], str], now_ms: int, lang: str, control: bool = False
+) -> html.Div:
+    """A device with its live values, thresholds, health and actuator state (and controls, if allowed)."""
     live = device["live"]
     health = str(live["health"])
-    actuator = live.get("actuator_state")
     extra: list[Any] = []
-    if actuator:
-        state = ", ".join(f"{k}={v}" for k, v in actuator.items())
-        extra.append(html.Span(f"{t('actuator', lang)}: {state}", className="actuator"))
+    if device["kind"] in ACTUATOR_KINDS:
+        extra.append(html.Span(state_text(device, lang), className="actuator"))
+        if control:
+            extra.append(open_button(device, lang))
     name = device.get("name") or device["id"]
     return html.Div(
         [
@@ -108,7 +114,7 @@ def space_card(space: Json, devices: list[Json], ctx: dict[str, Any], lang: str)
     badge = (
         html.Span(f"{word('severity', lvl, lang)} × {st['active']}", className=f"sev {lvl}") if st else None
     )
-    lines: list[Any] = [device_line(d, ctx["limits"], ctx["now"], lang) for d in devices]
+    lines: list[Any] = [device_line(d, ctx["limits"], ctx["now"], lang, ctx["control"]) for d in devices]
     head: list[Any] = [html.H4(space["name"])]
     if space.get("confined"):
         head.append(html.Span(t("confined", lang), className="tag"))
@@ -125,7 +131,13 @@ def space_card(space: Json, devices: list[Json], ctx: dict[str, Any], lang: str)
 def _context(client: ApiClient, site: str, lang: str) -> dict[str, Any]:
     worst = client.optional("/places/worst", {})
     alarms = client.optional("/alarms", {"items": []}, state=["active"], site=site, limit=1000)["items"]
-    return {"worst": worst, "limits": _thresholds(alarms, lang), "now": int(time.time() * 1000)}
+    control = allowed(permissions(client), ACTUATORS)
+    return {
+        "worst": worst,
+        "limits": _thresholds(alarms, lang),
+        "now": int(time.time() * 1000),
+        "control": control,
+    }
 
 
 def _by_space(devices: list[Json]) -> dict[str, list[Json]]:
@@ -155,7 +167,12 @@ def building_body(client: ApiClient, building_id: str, lang: str) -> list[Any]:
         floors.append(
             html.Div(
                 [
-                    html.Div(f["name"] or fmt_floor(f["level"]), className=f"floor-tag {level(fst)}"),
+                    dcc.Link(
+                        f["name"] or fmt_floor(f["level"]),
+                        href=twin_path(building_id, "floor", f["level"]),
+                        className=f"floor-tag {level(fst)}",
+                        title=t("floor.plan", lang),
+                    ),
                     html.Div(
                         [space_card(sp, by_space.get(sp["id"], []), ctx, lang) for sp in f["spaces"]],
                         className="floor-spaces",
@@ -165,6 +182,12 @@ def building_body(client: ApiClient, building_id: str, lang: str) -> list[Any]:
                 **data_attrs(floor=str(f["level"])),
             )
         )
+    first = next((f["level"] for f in sorted(b["floors"], key=lambda f: f["level"]) if f["spaces"]), None)
+    views = [dcc.Link(t("twin.3d", lang), href=twin_path(building_id, "3d"), className="view-link twin3d")]
+    if first is not None:
+        href = twin_path(building_id, "floor", first)
+        views.insert(0, dcc.Link(t("floor.plan", lang), href=href, className="view-link plan"))
+    title.append(html.Span(views, className="view-links"))
     return [html.Header(title, className="drill-title"), *floors]
 
 

@@ -16,6 +16,7 @@ import plotly.graph_objects as go
 
 from dashboard.client import Json
 from dashboard.i18n import t, word
+from dashboard.tiles import tile_images
 
 Point = tuple[float, float]  # (lon, lat)
 
@@ -248,13 +249,16 @@ class _Layers:
         return out
 
 
-def map_figure(twin: Json, worst: Json, lang: str) -> go.Figure:
+def map_figure(twin: Json, worst: Json, lang: str, tile_url: str | None = None) -> go.Figure:
     """Every site and building of the twin, coloured by its worst active alarm, with count badges."""
     layers = _Layers()
     for site in twin.get("sites", []):
         layers.add_site(site, worst, lang)
-    lats = [p[1] for s in twin.get("sites", []) for p in site_points(s)] or [0.0]
+    points = [p for s in twin.get("sites", []) for p in site_points(s)]
+    lats = [p[1] for p in points] or [0.0]
     fig = go.Figure(data=layers.traces())
+    if tile_url:
+        fig.update_layout(images=tile_images(tile_url, [p[0] for p in points], [p[1] for p in points]))
     axis = {"visible": False, "showgrid": False, "zeroline": False, "fixedrange": False}
     fig.update_layout(
         margin={"l": 0, "r": 0, "t": 0, "b": 0},

@@ -18,6 +18,7 @@ import dash
 import httpx
 from dash import Input, Output, State, dcc, html
 
+from dashboard.access import ALARMS, allowed, permissions
 from dashboard.alarmlist import OPEN_STATES, alarm_table, unacked_emergencies
 from dashboard.client import ApiClient, ApiError, Json
 from dashboard.fmt import fmt_duration, fmt_percent
@@ -124,14 +125,16 @@ def figure_key(twin: Json, worst: Json, lang: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def first_figure(client: ApiClient, twins: TwinCache, lang: str) -> tuple[Any, str | None]:
+def first_figure(
+    client: ApiClient, twins: TwinCache, lang: str, tile_url: str | None = None
+) -> tuple[Any, str | None]:
     """The map drawn with the page itself (no wait for the first refresh), or nothing if the API fails."""
     try:
         twin, _names = twins.get()
         worst = client.optional("/places/worst", None) or {}
     except (httpx.HTTPError, ApiError, KeyError, ValueError):
         return {}, None
-    return map_figure(twin, worst, lang), figure_key(twin, worst, lang)
+    return map_figure(twin, worst, lang, tile_url), figure_key(twin, worst, lang)
 
 
 def map_page(lang: str, figure: Any = None, key: str | None = None) -> html.Div:
@@ -183,7 +186,9 @@ def _banner(sit: Situation, emergencies: list[str], lang: str) -> list[Any]:
     return [html.Strong(f"⚠ {t('emergency.banner', lang)} × {len(emergencies)}"), html.Span(first["message"])]
 
 
-def register_map_page(app: dash.Dash, client: ApiClient, twins: TwinCache) -> None:
+def register_map_page(
+    app: dash.Dash, client: ApiClient, twins: TwinCache, tile_url: str | None = None
+) -> None:
     """The page's refresh: figure (only when the roll-up or language changed), KPIs, alarm list."""
 
     def refresh(_n: int, lang: str, known: str | None) -> tuple[Any, ...]:
@@ -195,10 +200,12 @@ def register_map_page(app: dash.Dash, client: ApiClient, twins: TwinCache) -> No
             return (dash.no_update,) * 8 + (f"{t('api.error', lang)}{err}",)
         worst = sit.worst or {}
         fig_key = figure_key(twin, worst, lang)
-        fig = map_figure(twin, worst, lang) if fig_key != known else dash.no_update
+        fig = map_figure(twin, worst, lang, tile_url) if fig_key != known else dash.no_update
         now_ms = int(time.time() * 1000)
         rows = (
-            alarm_table(sit.alarms, sit.alarms_total, names, now_ms, lang)
+            alarm_table(
+                sit.alarms, sit.alarms_total, names, now_ms, lang, allowed(permissions(client), ALARMS)
+            )
             if sit.worst is not None
             else [html.P(t("alarms.off", lang), className="muted empty")]
         )

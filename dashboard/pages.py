@@ -10,11 +10,13 @@ import dash
 import httpx
 from dash import Input, Output, State, dcc, html
 
+from dashboard.access import ORDERS, allowed, permissions
 from dashboard.cameras import event_grid
 from dashboard.client import ApiClient, ApiError, Json
 from dashboard.drill import building_body, drill_frame, site_body
+from dashboard.floorview import twin_frame
 from dashboard.i18n import lang_of, t
-from dashboard.orders import order_board
+from dashboard.orders import order_board, orders_frame
 from dashboard.trends import trend_figure, trend_frame
 from dashboard.twincache import TwinCache
 
@@ -40,9 +42,17 @@ def _live_frame(ident: str, title: str) -> html.Div:
     )
 
 
+def _is_int(text: str) -> bool:
+    return text.lstrip("-").isdigit()
+
+
 def page_for(path: str, lang: str, client: ApiClient | None = None) -> Any:
     """The page at `path`, or a note that there is none."""
     parts = [p for p in path.split("/") if p]
+    if parts[:1] == ["building"] and parts[2:] == ["3d"]:
+        return twin_frame(parts[1], "3d", None, lang)
+    if parts[:1] == ["building"] and len(parts) == 4 and parts[2] == "floor" and _is_int(parts[3]):
+        return twin_frame(parts[1], "floor", int(parts[3]), lang)
     if len(parts) == 2 and parts[0] in ("building", "site"):
         return drill_frame(parts[0], parts[1], lang)
     if len(parts) == 2 and parts[0] == "device" and client is not None:
@@ -51,7 +61,7 @@ def page_for(path: str, lang: str, client: ApiClient | None = None) -> Any:
         except _ERRORS as err:
             return _note(str(err))
     if parts == ["orders"]:
-        return _live_frame("orders", t("orders.title", lang))
+        return orders_frame(lang, REFRESH_MS)
     if parts == ["cameras"]:
         return _live_frame("cameras", t("cameras.title", lang))
     return html.Div([html.H2(t("notfound", lang)), html.P(path, className="muted")], className="notfound")
@@ -101,7 +111,8 @@ def register_pages(app: dash.Dash, client: ApiClient, twins: TwinCache) -> None:
             return _note(str(err))
         if page is None:
             return _note(t("alarms.off", lang_of(lang)))
-        return order_board(page["items"], names, int(time.time() * 1000), lang_of(lang))
+        act = allowed(permissions(client), ORDERS)
+        return order_board(page["items"], names, int(time.time() * 1000), lang_of(lang), act)
 
     app.callback(
         Output("orders-body", "children"), Input("orders-refresh", "n_intervals"), State("lang", "data")
