@@ -56,14 +56,19 @@ class _ApiPathsFirst:
         raise HTTPException(404)
 
 
-def create_server_app(ctx: ApiContext, *, dashboard: bool, api_base_url: str) -> FastAPI:
-    """The API, plus the dashboard at '/' when `dashboard` is true; the dashboard reads `api_base_url`."""
+def create_server_app(
+    ctx: ApiContext, *, dashboard: bool, api_base_url: str, tile_url: str | None = None
+) -> FastAPI:
+    """The API, plus the dashboard at '/' when `dashboard` is true; the dashboard reads `api_base_url`.
+
+    `tile_url` (dashboard.tile_url) puts raster tiles from that server under the dashboard's map.
+    """
     app = create_api(ctx)
     if dashboard:
         # Imported here so an API-only process does not load Dash and Flask.
         from dashboard.app import create_dashboard
 
-        dash_app = create_dashboard(api_base_url)
+        dash_app = create_dashboard(api_base_url, tile_url=tile_url)
         # Mounted last: Starlette tries routes in order, so every /api route wins over it.
         flask = cast(ASGIApp, WSGIMiddleware(dash_app.server))  # a2wsgi types its scopes more narrowly
         app.mount("/", _ApiPathsFirst(app, flask), name="dashboard")

@@ -10,6 +10,7 @@ from pydantic import Field
 from actuators.settings import ActuatorSettings
 from alarms.settings import AlarmSettings
 from core.settings import Settings, load_settings_as
+from dashboard.settings import DashboardSettings
 from rules.settings import RuleSettings
 from vision.settings import VisionSettings
 
@@ -20,6 +21,7 @@ class SafeTwinSettings(Settings):
     rules: RuleSettings = Field(default_factory=RuleSettings)
     alarms: AlarmSettings = Field(default_factory=AlarmSettings)
     vision: VisionSettings = Field(default_factory=VisionSettings)
+    dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     actuators: ActuatorSettings = Field(default_factory=ActuatorSettings)
 
 
