@@ -20,6 +20,7 @@ from api.routes.audit import audit_router
 from api.routes.auth import auth_router
 from api.routes.devices import devices_router
 from api.routes.ingest_http import ingest_router
+from api.routes.metrics import metrics_router
 from api.routes.rules import rules_router
 from api.routes.stream import stream_router
 from api.routes.system import system_router
@@ -68,6 +69,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
     )
     for router in routers:
         app.include_router(router, prefix=API_PREFIX)
+    app.include_router(metrics_router(ctx))  # /metrics, where Prometheus looks by default
     app.mount(_DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 
     @app.get(f"{API_PREFIX}/docs", include_in_schema=False)

@@ -57,3 +57,5 @@ class ApiContext:
     accounts: AccountService | None = None  # users, sessions, API keys; without it only public paths answer
     ingest: Callable[[str, str, bytes], PipelineResult] | None = None  # HTTP ingest: (kind, id, payload)
     changes: ChangeHub | None = None  # live changes for the stream
+    loop_lag_s: Callable[[], float] | None = None  # event-loop lag of the process, for /metrics
+    role: str = "all"  # `safetwin run --role` of the process serving

@@ -9,10 +9,15 @@ import logging
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from core.errors import SafeTwinError
 from safetwin.settings import SafeTwinSettings, load
+
+if TYPE_CHECKING:
+    from safetwin.roles import Role
+
+ROLES = ("all", "worker", "api", "vision")  # as safetwin.roles.ROLES, without importing the runtime
 
 log = logging.getLogger("safetwin")
 
@@ -46,7 +51,7 @@ async def _until_signal(stop: asyncio.Event) -> None:
         signal.signal(sig, on_signal)
 
 
-async def _run(settings: SafeTwinSettings, simulate: bool, dashboard: bool) -> None:
+async def _run(settings: SafeTwinSettings, simulate: bool, dashboard: bool, role: Role = "all") -> None:
     from safetwin.runtime import SafeTwin
 
     app = SafeTwin.from_settings(settings)
@@ -57,14 +62,14 @@ async def _run(settings: SafeTwinSettings, simulate: bool, dashboard: bool) -> N
         where = app.api_url or "(no API)"
         print(
             f"\nSafeTwin is running.\n  Dashboard: {where}/\n  API docs:  {where}/api/v1/docs\n"
-            f"  Devices in the twin: {len(app.twin.devices)}; simulators "
+            f"  Role: {role}.  Devices in the twin: {len(app.twin.devices)}; simulators "
             f"{'on' if simulate else 'off'}.  Press Ctrl-C to stop.\n",
             flush=True,
         )
 
     task = asyncio.create_task(announce())
     try:
-        await app.run(simulate=simulate, dashboard=dashboard)
+        await app.run(simulate=simulate, dashboard=dashboard, role=role)
     finally:
         task.cancel()
 
@@ -76,7 +81,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         overrides["twin"] = {"path": args.twin}
     settings = _settings(args, **overrides)
     _setup_logging(settings.log_level)
-    asyncio.run(_run(settings, simulate=args.simulate, dashboard=not args.no_dashboard))
+    asyncio.run(
+        _run(settings, simulate=args.simulate, dashboard=not args.no_dashboard, role=cast("Role", args.role))
+    )
     return 0
 
 
@@ -148,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--simulate", action="store_true", help="Also run the device simulators")
     run.add_argument("--no-dashboard", action="store_true", help="Serve the API only")
     run.add_argument("--twin", type=Path, help="Twin YAML file (default: settings twin.path)")
+    run.add_argument(
+        "--role",
+        choices=ROLES,
+        default="all",
+        help="all: everything; worker: ingest, rules, alarms, actuators, history; "
+        "api: API and dashboard over the shared stores; vision: video analytics (docs/deployment.md)",
+    )
     run.set_defaults(func=cmd_run)
     sim = sub.add_parser("simulate", help=cmd_simulate.__doc__)
     sim.add_argument("--twin", type=Path, help="Twin YAML file (default: settings twin.path)")

@@ -11,10 +11,11 @@ import contextlib
 import logging
 import socket
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from api.context import ApiContext, IngestStats, SystemStatus
 from api.server import create_server_app
@@ -27,6 +28,7 @@ from ingest.registry import DeadLetterLog, UnregisteredDevices
 from ingest.subscriber import Subscriber
 from safetwin.embedded_broker import EmbeddedBroker
 from safetwin.operations import Operations
+from safetwin.roles import LoopLag, Role
 from safetwin.settings import SafeTwinSettings
 from store.base import HistoryBackend
 from store.factory import make_history
@@ -114,6 +116,7 @@ class SafeTwin:
         self.api_port: int | None = None
         self.api_url: str | None = None
         self._server: uvicorn.Server | None = None
+        self.loop_lag = LoopLag()
 
     @classmethod
     def from_settings(cls, settings: SafeTwinSettings) -> SafeTwin:
@@ -183,6 +186,7 @@ class SafeTwin:
             vision=self.vision,
             rules=self.ops.catalog,
             actuators=self.ops.actuators,
+            loop_lag_s=lambda: self.loop_lag.seconds,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -215,7 +219,24 @@ class SafeTwin:
                 last_save = asyncio.get_running_loop().time()
                 await asyncio.to_thread(self.save_state)
 
-    async def _serve_api(self, dashboard: bool) -> None:
+    @property
+    def server(self) -> uvicorn.Server | None:
+        """The API server while it runs."""
+        return self._server
+
+    async def serve_api(
+        self, dashboard: bool, ctx: ApiContext | None = None, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+    ) -> None:
+        """Serve the API (and dashboard) over `ctx`, by default this process's own context."""
+        await self._serve_api(dashboard, ctx, wrap)
+
+    async def mark_ready(self, api: bool) -> None:
+        """Set `ready` once ingest is connected (and the API listens)."""
+        await self._mark_ready(api)
+
+    async def _serve_api(
+        self, dashboard: bool, ctx: ApiContext | None = None, wrap: Callable[[ASGIApp], ASGIApp] | None = None
+    ) -> None:
         host, port = self.settings.api.host, self.settings.api.port
         sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -230,10 +251,11 @@ class SafeTwin:
         sock.listen(128)
         self.api_port = sock.getsockname()[1]
         base = f"http://{host}:{self.api_port}"
-        app = create_server_app(self.api_context(), dashboard=dashboard, api_base_url=base)
+        app = create_server_app(ctx or self.api_context(), dashboard=dashboard, api_base_url=base)
+        asgi: ASGIApp = app if wrap is None else wrap(app)
         server = _Server(
             uvicorn.Config(
-                app, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
+                asgi, log_level="warning", lifespan="off", access_log=False, timeout_graceful_shutdown=5
             )
         )
         self._server = server
@@ -250,8 +272,16 @@ class SafeTwin:
             await asyncio.sleep(0.05)
         self.ready.set()
 
-    async def run(self, *, simulate: bool = False, api: bool = True, dashboard: bool = True) -> None:
+    async def run(
+        self, *, simulate: bool = False, api: bool = True, dashboard: bool = True, role: Role = "all"
+    ) -> None:
         """Run until `stopping` is set; then stop every part in order and flush history."""
+        if role in ("api", "vision"):
+            from safetwin.roles import run_api, run_vision
+
+            await (run_api(self, dashboard) if role == "api" else run_vision(self))
+            return
+        dashboard = dashboard and role == "all"
         broker: EmbeddedBroker | None = None
         if self.settings.mqtt.is_embedded:
             broker = EmbeddedBroker(self.settings.mqtt.embedded_host, self.settings.mqtt.embedded_port)
@@ -271,11 +301,13 @@ class SafeTwin:
                     tg.create_task(self.subscriber.run(), name="ingest"),
                     tg.create_task(self._housekeeping(), name="housekeeping"),
                     tg.create_task(self.ops.run(), name="operations"),
+                    tg.create_task(self.loop_lag.run(), name="loop-lag"),
                 ]
                 graceful: list[asyncio.Task[None]] = []  # parts that finish their own work when stopping
                 if api:
                     graceful.append(tg.create_task(self._serve_api(dashboard), name="api"))
-                if self.settings.vision.enabled:  # stops by itself on `stopping`, ending open events
+                # vision stops by itself on `stopping`, ending open events
+                if self.settings.vision.enabled and role == "all":
                     graceful.append(tg.create_task(self.vision.run(self.stopping), name="vision"))
                 if simulate:
                     from simulators.publisher import run_simulator

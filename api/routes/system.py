@@ -2,16 +2,41 @@
 
 from __future__ import annotations
 
+from http import HTTPStatus
+
 from fastapi import APIRouter
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
 from api.context import ApiContext, SystemStatus
 from api.params import Limit, Offset
-from api.schemas import Liveness, Page, problem_responses
+from api.schemas import PROBLEM_JSON, Liveness, Page, problem_responses
 from core.contract import DeadLetter
 from ingest.registry import UnregisteredDevice
 
 _ALL = 1 << 30  # DeadLetterLog keeps a bounded number; this asks for all it keeps
+
+
+class Readiness(BaseModel):
+    """Whether this process can do its work now, and if not, why."""
+
+    ready: bool = Field(description="True when every check passes")
+    role: str = Field(description="`safetwin run --role` of this process")
+    checks: dict[str, bool] = Field(
+        description="Each check: mqtt (broker connection), history_store, no_critical"
+    )
+    reasons: list[str] = Field(description="What keeps it from being ready, for a person to act on")
+
+
+def readiness(status: SystemStatus, role: str) -> Readiness:
+    """Ready when the broker connection is up and no critical alarm about SafeTwin itself is active."""
+    critical = [a.message for a in status.alarms if a.severity == "critical"]
+    checks = {"mqtt": status.mqtt_connected, "no_critical": not critical}
+    reasons = [] if status.mqtt_connected else ["not connected to the MQTT broker (see GET /api/v1/status)"]
+    if "store_up" in status.history:
+        checks["history_store"] = bool(status.history["store_up"])  # down: readings wait in the spool
+    return Readiness(ready=not reasons and not critical, role=role, checks=checks, reasons=reasons + critical)
 
 
 def system_router(ctx: ApiContext) -> APIRouter:
@@ -21,6 +46,18 @@ def system_router(ctx: ApiContext) -> APIRouter:
     @router.get("/health", response_model=Liveness, summary="Liveness: 200 while the API answers")
     async def health() -> Liveness:
         return Liveness()
+
+    @router.get(
+        "/health/ready",
+        response_model=Readiness,
+        summary="Readiness: 200 when this process can do its work, else 503 with the reasons",
+        responses=problem_responses(503),
+    )
+    async def ready() -> Readiness | JSONResponse:
+        state = readiness(await run_in_threadpool(ctx.status), ctx.role)
+        if state.ready:
+            return state
+        return _not_ready(state)
 
     @router.get("/status", response_model=SystemStatus, summary="Ingest, history and alarm status")
     async def status() -> SystemStatus:
@@ -52,3 +89,14 @@ def system_router(ctx: ApiContext) -> APIRouter:
         )
 
     return router
+
+
+def _not_ready(state: Readiness) -> JSONResponse:
+    """503 as problem+json, with the readiness fields as extension members (RFC 9457)."""
+    body = {
+        "title": HTTPStatus.SERVICE_UNAVAILABLE.phrase,
+        "status": 503,
+        "detail": "not ready: " + "; ".join(state.reasons),
+        "instance": "/api/v1/health/ready",
+    }
+    return JSONResponse(body | state.model_dump(), status_code=503, media_type=PROBLEM_JSON)
