@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from urllib.parse import unquote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -21,8 +22,8 @@ WEEK_S = 7 * 86_400
 
 
 def operator_of(request: Request) -> str:
-    """Who acts: the operator header for now (accounts will put the signed-in user here)."""
-    name = request.headers.get(OPERATOR_HEADER, "").strip()
+    """Who acts: the operator header (UTF-8, percent-encoded) for now; accounts will put the user here."""
+    name = unquote(request.headers.get(OPERATOR_HEADER, "")).strip()
     return name[:100] or "anonymous"
 
 
