@@ -36,8 +36,8 @@ _HANDLE = frozenset({"alarms:act", "workorders:act", "permits:act"})
 PERMISSIONS: dict[Role, frozenset[str]] = {
     Role.ADMINISTRATOR: frozenset({ALL}),
     Role.OPERATOR: _CENTRE_READ | _HANDLE | {"actuators:command", "vision:act"},
-    Role.OFFICER: _CENTRE_READ | _HANDLE | {"rules:write", "vision:act", "audit:read"},
-    Role.FACILITY_MANAGER: _READ | _HANDLE | {"actuators:command", "vision:act"},
+    Role.OFFICER: _CENTRE_READ | _HANDLE | {"rules:write", "rules:override", "vision:act", "audit:read"},
+    Role.FACILITY_MANAGER: _READ | _HANDLE | {"actuators:command", "vision:act", "rules:override"},
     Role.ENTERPRISE: _READ | _HANDLE,
     Role.VIEWER: _CENTRE_READ,
     Role.INTEGRATION: frozenset({"ingest:write", "twin:read"}),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from twin.model import SiteSpec, TwinSpec
 from twin.twin import Twin
 
 
@@ -51,3 +52,26 @@ def tenant_scope(twin: Twin, tenant: str) -> Scope:
     owned = frozenset(b for b, s in twin.site_of_building.items() if twin.responsible_party(s, b) == tenant)
     visible = whole | {twin.site_of_building[b] for b in owned}
     return Scope(everything=False, sites=whole, buildings=owned, visible_sites=frozenset(visible))
+
+
+def scoped_site(site: SiteSpec, scope: Scope) -> SiteSpec:
+    """A site with only the buildings, and the spaces outside buildings, the scope sees."""
+    if scope.everything:
+        return site
+    return site.model_copy(
+        update={
+            "buildings": [b for b in site.buildings if b.id in scope.buildings],
+            "spaces": site.spaces if site.id in scope.sites else [],
+            "gateways": site.gateways if site.id in scope.sites else [],
+        }
+    )
+
+
+def scoped_spec(spec: TwinSpec, scope: Scope) -> TwinSpec:
+    """The twin as the scope sees it: its sites, trimmed, and only the parties they name."""
+    if scope.everything:
+        return spec
+    sites = [scoped_site(s, scope) for s in spec.sites if scope.sees_site(s.id)]
+    named = {p for s in sites for p in s.parties.model_dump().values() if p}
+    named |= {b.party for s in sites for b in s.buildings if b.party}
+    return spec.model_copy(update={"sites": sites, "parties": [p for p in spec.parties if p.id in named]})

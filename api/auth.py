@@ -30,8 +30,11 @@ API_PREFIX = "/api/v1"
 PUBLIC = frozenset({"/auth/login", "/health", "/openapi.json", "/docs", "/metrics/health", "/health/ready"})
 ANY = ""  # any authenticated principal
 
-# First path segment -> (permission to read, permission to change). Unknown segments need ALL.
+# Path pattern ('<first segment>' or '<first>/*/<third>') -> (permission to read, permission to change).
+# The longer pattern wins; a path no pattern names needs ALL (the administrator).
 PERMISSIONS: dict[str, tuple[str, str]] = {
+    "sites/*/roster": ("vision:read", "vision:act"),
+    "rules/*/overrides": ("rules:read", "rules:override"),
     "twin": ("twin:read", ALL),
     "sites": ("twin:read", ALL),
     "buildings": ("twin:read", ALL),
@@ -78,8 +81,9 @@ def api_path(request: Request) -> str:
 
 def needed_permission(path: str, method: str) -> str:
     """The permission a method on an API path needs: from `PERMISSIONS`, ALL when the path is unknown."""
-    segment = path.strip("/").split("/", 1)[0]
-    read, write = PERMISSIONS.get(segment, (ALL, ALL))
+    parts = path.strip("/").split("/")
+    deeper = f"{parts[0]}/*/{parts[2]}" if len(parts) >= 3 else ""
+    read, write = PERMISSIONS.get(deeper) or PERMISSIONS.get(parts[0], (ALL, ALL))
     return read if method.upper() in _SAFE else write
 
 

@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 from typing import Annotated
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.concurrency import run_in_threadpool
 
+from accounts.scope import Scope
+from api.auth import scope_of
 from api.context import ApiContext
 from api.params import HOUR_MS, MAX_POINTS, BucketMs, Limit, Offset, TimeMs, auto_bucket
 from api.routes.twin import building_not_found, site_not_found
@@ -44,9 +46,10 @@ def device_out(ctx: ApiContext, place: DevicePlace) -> DeviceOut:
     )
 
 
-def _place(ctx: ApiContext, device_id: str) -> DevicePlace:
+def _place(ctx: ApiContext, device_id: str, scope: Scope) -> DevicePlace:
+    """The device's place; 404 alike for a device not in the twin and one outside the scope."""
     place = ctx.twin.device(device_id)
-    if place is None:
+    if place is None or not scope.sees_place(place.site, place.building):
         raise HTTPException(
             404,
             f"device '{device_id}' is not in the twin; GET /api/v1/devices lists the devices, and "
@@ -55,12 +58,16 @@ def _place(ctx: ApiContext, device_id: str) -> DevicePlace:
     return place
 
 
-def _check_filters(ctx: ApiContext, site: str | None, building: str | None, space: str | None) -> None:
-    if site is not None and site not in ctx.twin.sites:
+def _check_filters(
+    ctx: ApiContext, scope: Scope, site: str | None, building: str | None, space: str | None
+) -> None:
+    if site is not None and (site not in ctx.twin.sites or not scope.sees_site(site)):
         raise site_not_found(site)
-    if building is not None and building not in ctx.twin.buildings:
+    if building is not None and (building not in ctx.twin.buildings or not scope.sees_building(building)):
         raise building_not_found(building)
-    if space is not None and space not in ctx.twin.spaces:
+    if space is not None and (
+        space not in ctx.twin.spaces or not scope.sees_place(*ctx.twin.place_of_space[space][:2])
+    ):
         raise HTTPException(404, f"space '{space}' is not in the twin; GET /api/v1/twin shows every space")
 
 
@@ -89,6 +96,7 @@ def devices_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/devices", response_model=Page[DeviceOut], summary="Devices with their live state")
     async def list_devices(
+        request: Request,
         *,
         limit: Limit = 100,
         offset: Offset = 0,
@@ -97,16 +105,19 @@ def devices_router(ctx: ApiContext) -> APIRouter:
         space: Annotated[str | None, Query(description="Only devices of this space")] = None,
         kind: Annotated[DeviceKind | None, Query(description="Only devices of this kind")] = None,
     ) -> Page[DeviceOut]:
-        _check_filters(ctx, site, building, space)
+        scope = scope_of(request)
+        _check_filters(ctx, scope, site, building, space)
         places = ctx.twin.devices_in(site=site, building=building, space=space)
+        if not scope.everything:
+            places = [p for p in places if scope.sees_place(p.site, p.building)]
         if kind is not None:
             places = [p for p in places if p.kind == kind]
         items = [device_out(ctx, p) for p in places[offset : offset + limit]]
         return Page[DeviceOut](items=items, total=len(places), limit=limit, offset=offset)
 
     @router.get("/devices/{device_id}", response_model=DeviceOut, summary="One device with its live state")
-    async def get_device(device_id: str) -> DeviceOut:
-        return device_out(ctx, _place(ctx, device_id))
+    async def get_device(device_id: str, request: Request) -> DeviceOut:
+        return device_out(ctx, _place(ctx, device_id, scope_of(request)))
 
     _add_history_route(router, ctx)
     return router
@@ -120,13 +131,14 @@ def _add_history_route(router: APIRouter, ctx: ApiContext) -> None:
         responses=problem_responses(503),
     )
     async def get_history(
+        request: Request,
         device_id: str,
         metric: Annotated[str, Query(description="Metric name, e.g. 'co'")],
         start: TimeMs = None,
         end: TimeMs = None,
         bucket: BucketMs = None,
     ) -> HistoryOut:
-        place = _place(ctx, device_id)
+        place = _place(ctx, device_id, scope_of(request))
         spec = place.metrics.get(metric)
         if spec is None:
             reports = ", ".join(sorted(place.metrics)) or "no metrics"

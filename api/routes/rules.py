@@ -5,9 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from fastapi import APIRouter, HTTPException
+from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, Field
 
+from api.auth import operator_of, scope_of
 from api.context import ApiContext
 from api.schemas import problem_responses
 from rules.catalog import RuleCatalog
@@ -19,14 +20,14 @@ class RuleOut(BaseModel):
 
 
 class RuleIn(BaseModel):
-    user: str = Field(
-        min_length=1, max_length=100, description="Who makes the change (kept with the version)"
+    user: str | None = Field(
+        None, max_length=100, description="Ignored: the authenticated user is kept with the version"
     )
     rule: dict[str, Any] = Field(description="The whole rule; see docs/rules.md for each kind's fields")
 
 
 class OverrideIn(BaseModel):
-    user: str = Field(min_length=1, max_length=100, description="Who makes the change")
+    user: str | None = Field(None, max_length=100, description="Ignored: the authenticated user is recorded")
     building_id: str = Field(description="The building the tighter levels apply to")
     levels: dict[str, float | dict[str, float]] = Field(
         description="Severity -> new trigger, or {'trigger': .., 'clear': ..}; must stay within the bounds"
@@ -58,18 +59,18 @@ def rules_router(ctx: ApiContext) -> APIRouter:
         return await _catalog(ctx).versions(rule_id)
 
     @router.post("/rules", response_model=RuleOut, status_code=201, responses=errors)
-    async def create(body: RuleIn) -> RuleOut:
-        rule = await _catalog(ctx).create(body.rule, body.user)
+    async def create(body: RuleIn, request: Request) -> RuleOut:
+        rule = await _catalog(ctx).create(body.rule, operator_of(request))
         return RuleOut(rule=rule.to_dict(), source="api")
 
     @router.put("/rules/{rule_id}", response_model=RuleOut, responses=errors, summary="A new version")
-    async def update(rule_id: str, body: RuleIn) -> RuleOut:
-        rule = await _catalog(ctx).update(rule_id, body.rule, body.user)
+    async def update(rule_id: str, body: RuleIn, request: Request) -> RuleOut:
+        rule = await _catalog(ctx).update(rule_id, body.rule, operator_of(request))
         return RuleOut(rule=rule.to_dict(), source="api")
 
     @router.delete("/rules/{rule_id}", status_code=204, responses=errors)
-    async def delete(rule_id: str, user: str) -> None:
-        await _catalog(ctx).delete(rule_id, user)
+    async def delete(rule_id: str, request: Request, user: str | None = None) -> None:
+        await _catalog(ctx).delete(rule_id, operator_of(request))
 
     @router.post(
         "/rules/{rule_id}/overrides",
@@ -78,8 +79,11 @@ def rules_router(ctx: ApiContext) -> APIRouter:
         responses=errors,
         summary="Tighter levels for one building, within the bounds the administrator set",
     )
-    async def building_override(rule_id: str, body: OverrideIn) -> RuleOut:
-        rule = await _catalog(ctx).override_for_building(rule_id, body.building_id, body.levels, body.user)
+    async def building_override(rule_id: str, body: OverrideIn, request: Request) -> RuleOut:
+        if not scope_of(request).sees_building(body.building_id):
+            raise HTTPException(404, f"building '{body.building_id}' is not in the twin")
+        who = operator_of(request)
+        rule = await _catalog(ctx).override_for_building(rule_id, body.building_id, body.levels, who)
         return RuleOut(rule=rule.to_dict(), source="api")
 
     return router

@@ -5,12 +5,13 @@ from __future__ import annotations
 import re
 from typing import Annotated
 
-from fastapi import APIRouter, File, Form, HTTPException, UploadFile
+from fastapi import APIRouter, File, Form, HTTPException, Request, UploadFile
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, Field, ValidationError
 from starlette.concurrency import run_in_threadpool
 
+from api.auth import scope_of
 from api.context import ApiContext
 from api.params import Limit, Offset
 from api.routes.twin import site_not_found
@@ -94,12 +95,29 @@ def vision_router(ctx: ApiContext) -> APIRouter:
     return router
 
 
+def _sees_camera(ctx: ApiContext, request: Request, camera_id: str) -> bool:
+    """Whether the caller's scope holds the camera's place."""
+    place = ctx.twin.device(camera_id)
+    scope = scope_of(request)
+    return scope.everything or (place is not None and scope.sees_place(place.site, place.building))
+
+
+def _visible_events(ctx: ApiContext, request: Request) -> list[CameraEvent]:
+    return [
+        CameraEvent(camera_id=c, detection=d)
+        for c, d in list(_service(ctx).recent)
+        if _sees_camera(ctx, request, c)
+    ]
+
+
 def _camera_routes(router: APIRouter, ctx: ApiContext) -> None:
     @router.get("/vision/cameras", response_model=list[CameraOut], summary="Cameras analysed by SafeTwin")
-    async def cameras() -> list[CameraOut]:
+    async def cameras(request: Request) -> list[CameraOut]:
         svc = _service(ctx)
         out = []
         for cam in svc.cameras.values():
+            if not _sees_camera(ctx, request, cam.camera_id):
+                continue
             st = cam.source_status
             out.append(
                 CameraOut(
@@ -125,12 +143,10 @@ def _camera_routes(router: APIRouter, ctx: ApiContext) -> None:
         summary="Detection messages SafeTwin's analytics published, newest first",
         responses=_problems(422),
     )
-    async def events(limit: Limit = 100, offset: Offset = 0, camera: str | None = None) -> Page[CameraEvent]:
-        items = [
-            CameraEvent(camera_id=c, detection=d)
-            for c, d in list(_service(ctx).recent)
-            if camera in (None, c)
-        ]
+    async def events(
+        request: Request, limit: Limit = 100, offset: Offset = 0, camera: str | None = None
+    ) -> Page[CameraEvent]:
+        items = [e for e in _visible_events(ctx, request) if camera in (None, e.camera_id)]
         return Page[CameraEvent](
             items=items[offset : offset + limit], total=len(items), limit=limit, offset=offset
         )
@@ -141,18 +157,26 @@ def _camera_routes(router: APIRouter, ctx: ApiContext) -> None:
         summary="An event's snapshot (JPEG with the boxes drawn)",
         responses={200: {"content": {"image/jpeg": {}}}, **_problems(404)},
     )
-    async def snapshot(name: str) -> FileResponse:
+    async def snapshot(name: str, request: Request) -> FileResponse:
         path = _service(ctx).settings.snapshot_dir / name
-        if not _SNAPSHOT.match(name) or not path.is_file():
+        if not _SNAPSHOT.match(name) or not path.is_file() or not _sees_snapshot(ctx, request, name):
             raise HTTPException(
                 404, f"no snapshot '{name}'; snapshot links come in detection events' snapshot_url"
             )
         return FileResponse(path, media_type="image/jpeg")
 
 
+def _sees_snapshot(ctx: ApiContext, request: Request, name: str) -> bool:
+    """A scoped caller sees a snapshot only through a recent event of a camera in scope."""
+    if scope_of(request).everything:
+        return True
+    return any((e.detection.snapshot_url or "").endswith("/" + name) for e in _visible_events(ctx, request))
+
+
 def _roster_routes(router: APIRouter, ctx: ApiContext) -> None:
-    def site(site_id: str) -> str:
-        if site_id not in ctx.twin.sites:
+    def site(site_id: str, request: Request) -> str:
+        # A roster is the site's: it needs the whole site in scope, not one of its buildings.
+        if site_id not in ctx.twin.sites or not scope_of(request).sees_place(site_id):
             raise site_not_found(site_id)
         return site_id
 
@@ -162,8 +186,8 @@ def _roster_routes(router: APIRouter, ctx: ApiContext) -> None:
         summary="Registered workers of a site and who is checked in",
         responses=_problems(404),
     )
-    async def roster(site_id: str) -> list[Worker]:
-        return _service(ctx).roster.workers(site(site_id))
+    async def roster(site_id: str, request: Request) -> list[Worker]:
+        return _service(ctx).roster.workers(site(site_id, request))
 
     @router.post(
         "/sites/{site_id}/roster",
@@ -172,9 +196,9 @@ def _roster_routes(router: APIRouter, ctx: ApiContext) -> None:
         summary="Register a worker at a site (real-name registration)",
         responses=_problems(404, 422),
     )
-    async def register(site_id: str, worker: WorkerIn) -> Worker:
+    async def register(site_id: str, worker: WorkerIn, request: Request) -> Worker:
         svc = _service(ctx)
-        return await run_in_threadpool(svc.roster.register, site(site_id), worker)
+        return await run_in_threadpool(svc.roster.register, site(site_id, request), worker)
 
     @router.delete(
         "/sites/{site_id}/roster/{person_id}",
@@ -182,10 +206,26 @@ def _roster_routes(router: APIRouter, ctx: ApiContext) -> None:
         summary="Take a worker off a site's roster",
         responses=_problems(404),
     )
-    async def unregister(site_id: str, person_id: str) -> None:
+    async def unregister(site_id: str, person_id: str, request: Request) -> None:
         svc = _service(ctx)
-        if not await run_in_threadpool(svc.roster.remove, site(site_id), person_id):
+        if not await run_in_threadpool(svc.roster.remove, site(site_id, request), person_id):
             raise HTTPException(404, f"'{person_id}' is not on the roster of site '{site_id}'")
+
+
+def _check_snap_site(ctx: ApiContext, request: Request, site_id: str | None) -> None:
+    """A photo's site must be in the twin and in scope; a scoped account must name one."""
+    scope = scope_of(request)
+    if site_id is not None and (site_id not in ctx.twin.sites or not scope.sees_site(site_id)):
+        raise site_not_found(site_id)
+    if site_id is None and not scope.everything:
+        raise RequestValidationError(
+            [{"loc": ("body", "site_id"), "msg": "name the site the photo was taken at", "type": "missing"}]
+        )
+
+
+def _sees_report(request: Request, report: SnapReport) -> bool:
+    scope = scope_of(request)
+    return scope.everything or (report.site_id is not None and scope.sees_site(report.site_id))
 
 
 def _upload_routes(router: APIRouter, ctx: ApiContext) -> None:
@@ -197,13 +237,13 @@ def _upload_routes(router: APIRouter, ctx: ApiContext) -> None:
         responses=_problems(413, 422),
     )
     async def snap(
+        request: Request,
         file: Annotated[UploadFile, File(description="The photo, JPEG or PNG")],
         site_id: Annotated[str | None, Form(description="Site the photo was taken at")] = None,
         note: Annotated[str | None, Form(max_length=2000, description="What the reporter saw")] = None,
     ) -> SnapReport:
         svc = _service(ctx)
-        if site_id is not None and site_id not in ctx.twin.sites:
-            raise site_not_found(site_id)
+        _check_snap_site(ctx, request, site_id)
         data = await _read(file, svc, "file")
         try:
             return await svc.snap(data, file.filename, site_id, note)
@@ -218,9 +258,9 @@ def _upload_routes(router: APIRouter, ctx: ApiContext) -> None:
         summary="A stored AI-snap report",
         responses=_problems(404),
     )
-    async def snap_report(report_id: str) -> SnapReport:
+    async def snap_report(report_id: str, request: Request) -> SnapReport:
         report = await run_in_threadpool(_service(ctx).snap_report, report_id)
-        if report is None:
+        if report is None or not _sees_report(request, report):
             raise HTTPException(404, f"no AI-snap report '{report_id}'; POST /api/v1/vision/snap makes one")
         return report
 
@@ -230,9 +270,10 @@ def _upload_routes(router: APIRouter, ctx: ApiContext) -> None:
         summary="The photo of an AI-snap report with the findings drawn",
         responses={200: {"content": {"image/jpeg": {}}}, **_problems(404)},
     )
-    async def snap_image(report_id: str) -> FileResponse:
+    async def snap_image(report_id: str, request: Request) -> FileResponse:
         svc = _service(ctx)
-        if await run_in_threadpool(svc.snap_report, report_id) is None:
+        report = await run_in_threadpool(svc.snap_report, report_id)
+        if report is None or not _sees_report(request, report):
             raise HTTPException(404, f"no AI-snap report '{report_id}'")
         return FileResponse(image_path(svc.settings.report_dir, report_id), media_type="image/jpeg")
 
@@ -243,6 +284,7 @@ def _upload_routes(router: APIRouter, ctx: ApiContext) -> None:
         responses=_problems(413, 422),
     )
     async def change(
+        request: Request,
         before: Annotated[UploadFile, File(description="Earlier photo; the bounds are its edges")],
         after: Annotated[UploadFile, File(description="Later photo of the same area")],
         west: Annotated[float, Form(description="Longitude of the before photo's left edge")],
@@ -250,6 +292,10 @@ def _upload_routes(router: APIRouter, ctx: ApiContext) -> None:
         east: Annotated[float, Form(description="Longitude of its right edge")],
         north: Annotated[float, Form(description="Latitude of its top edge")],
     ) -> ChangeResult:
+        if not scope_of(request).everything:
+            raise HTTPException(
+                403, "drone change detection covers the whole district; a scoped account may not run it"
+            )
         svc = _service(ctx)
         try:
             bounds = GeoBounds(west=west, south=south, east=east, north=north)
