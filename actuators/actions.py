@@ -80,10 +80,11 @@ class ActionRunner:
         rule_id = key[0]
         for dev in devices:
             demand = self._demand.get(dev, {})
-            demand.pop(key, None)
+            had = demand.pop(key, None)
             if demand:
                 act, params = list(demand.values())[-1]
-                self._submit(dev, act, params, rule_id, "another alarm still wants it", None, now)
+                if (act, params) != had:
+                    self._submit(dev, act, params, rule_id, "another alarm still wants it", None, now)
             elif action.stop_params is not None:
                 self._submit(
                     dev,

@@ -30,6 +30,8 @@ class Supervisor:
         rec = m.transition(rec, CommandState.SUCCEEDED, ts, "device", note)
         m.device_works(rec.device_id, ts)
         live, driver = m.live(rec.device_id), m.drivers[rec.kind]
+        live.state = {**live.state, **driver.expected_state(rec.action, rec.params)}
+        live.state_ts = live.state_ts or ts
         if driver.activates(rec.action, rec.params):
             live.active_since = live.active_since or ts
         if rec.verify is not None and driver.activates(rec.action, rec.params):

@@ -83,6 +83,10 @@ class Driver:
         """Whether a reported state shows the command took effect."""
         return all(state.get(k) == v for k, v in params.items())
 
+    def expected_state(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        """The state a device is in once it carried the command out (until it reports its own)."""
+        return dict(params)
+
     def active(self, state: dict[str, Any]) -> bool:
         """Whether the state is the 'running' one that minimum and maximum on-time are about."""
         return bool(state.get("on"))

@@ -26,6 +26,9 @@ class SpeakerDriver(Driver):
     def done(self, state: dict[str, Any], action: str, params: dict[str, Any]) -> bool:
         return state.get("playing") is (action == "play")
 
+    def expected_state(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
+        return {"playing": action == "play"}
+
     def active(self, state: dict[str, Any]) -> bool:
         return bool(state.get("playing"))
 
