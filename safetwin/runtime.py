@@ -93,7 +93,7 @@ class SafeTwin:
             retry_interval_s=st.retry_interval_s,
             on_alarm=self._on_history_alarm,
         )
-        self.ops = Operations(settings, twin, history, self.topics)
+        self.ops = Operations(settings, twin, history, self.topics, live=self.live)
         self.vision = VisionService(settings.vision, twin, self.topics, settings.mqtt)
         self.subscriber = Subscriber(
             settings.mqtt,
@@ -145,6 +145,7 @@ class SafeTwin:
     def system_alarms(self) -> list[SystemAlarm]:
         with self._alarm_lock:
             alarms = list(self._alarms.values())
+        alarms += self.ops.notifier.system_alarms()  # notification channels that keep failing
         st = self.subscriber.status
         if not st.connected and st.last_error is not None:
             hint = (
@@ -187,6 +188,7 @@ class SafeTwin:
             rules=self.ops.catalog,
             actuators=self.ops.actuators,
             loop_lag_s=lambda: self.loop_lag.seconds,
+            permits=self.ops.permits,
         )
 
     # --- running --------------------------------------------------------------------------------
