@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import Any
 
 from actuators.permit_models import Permit
 from actuators.permit_settings import PermitSettings
@@ -16,6 +17,43 @@ from twin.twin import Twin
 
 log = logging.getLogger(__name__)
 
+Play = Callable[[str, dict[str, Any], str], None]  # (speaker id, SpeakerParams as a dict, issued_by)
+
+
+def play_by_publisher(send: Callable[[str, Command], None], *, ttl_s: float = 60) -> Play:
+    """Play straight through the command publisher (no lifecycle)."""
+
+    def play(speaker: str, params: dict[str, Any], issued_by: str) -> None:
+        now = now_ms()
+        command = Command(
+            correlation_id=new_correlation_id(),
+            action="play",
+            params=params,
+            issued_ts=now,
+            expires_ts=now + int(ttl_s * 1000),
+            issued_by=issued_by,
+        )
+        send(speaker, command)
+
+    return play
+
+
+def play_by_lifecycle(submit: Callable[..., object], fallback: Play) -> Play:
+    """Play as a tracked command (retries, acks, records); if it is refused, straight out anyway.
+
+    A stop-work order tells the people in one confined space to get out: holding it back is never the
+    safer choice, so a refusal or error of the command lifecycle is logged and the publisher used.
+    """
+
+    def play(speaker: str, params: dict[str, Any], issued_by: str) -> None:
+        try:
+            submit(speaker, "play", params, issued_by=issued_by, reason="confined-space stop-work")
+        except Exception as err:
+            log.error("stop-work on %s not taken as a tracked command (%s); sent directly", speaker, err)
+            fallback(speaker, params, issued_by)
+
+    return play
+
 
 class ResponseStopWork:
     """Implements the permits' `StopWork` over the command sender and the notification records."""
@@ -25,15 +63,12 @@ class ResponseStopWork:
         settings: PermitSettings,
         twin: Twin,
         response: ActuatorResponse,
-        send: Callable[[str, Command], None],
-        *,
-        ttl_s: float = 60,
+        play: Play,
     ) -> None:
         self.settings = settings
         self.twin = twin
         self.response = response
-        self.send = send
-        self.ttl_ms = int(ttl_s * 1000)
+        self.play = play
 
     def speakers(self, permit: Permit) -> list[str]:
         """Speakers of the space, else of its site (a sewer well's speaker stands on the street)."""
@@ -62,17 +97,10 @@ class ResponseStopWork:
         params = SpeakerParams(text=text[:500], volume=self.settings.volume, repeat=self.settings.repeat)
         speakers = self.speakers(permit)
         for speaker in speakers:
-            self.send(
-                speaker,
-                Command(
-                    correlation_id=new_correlation_id(),
-                    action="play",
-                    params=params.model_dump(exclude_none=True),
-                    issued_ts=now,
-                    expires_ts=now + self.ttl_ms,
-                    issued_by=f"permit:{permit.id}",
-                ),
-            )
+            try:
+                self.play(speaker, params.model_dump(exclude_none=True), f"permit:{permit.id}")
+            except Exception:  # one speaker failing must not keep the others or the notification back
+                log.exception("stop-work broadcast on %s for permit %s failed", speaker, permit.id)
         if not speakers:
             log.error("stop-work for permit %s: no speaker at %s or its site", permit.id, permit.space_id)
         self.response.send_notification(

@@ -63,3 +63,32 @@ class FanStates:
         with self._lock:
             since = [self._since[f] for f in self.fans_by_space.get(space_id, ()) if f in self._since]
         return min(since) if since else None
+
+
+class _ActuatorLive(Protocol):
+    state: dict[str, Any]
+    online: bool
+    active_since: int | None
+
+
+class _Actuators(Protocol):
+    def live(self, device_id: str) -> _ActuatorLive: ...
+
+
+class TrackedFans:
+    """Ventilation as the command lifecycle's state tracker sees it (states on its own connection)."""
+
+    def __init__(self, twin: Twin, actuators: _Actuators) -> None:
+        self.fans = FanStates(twin).fans_by_space
+        self.actuators = actuators
+
+    def running_since_ms(self, space_id: str) -> int | None:
+        since = []
+        for fan in self.fans.get(space_id, ()):
+            try:
+                live = self.actuators.live(fan)
+            except KeyError:
+                continue
+            if live.online and live.active_since is not None and fan_running(live.state):
+                since.append(live.active_since)
+        return min(since) if since else None

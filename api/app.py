@@ -21,6 +21,7 @@ from api.routes.auth import auth_router
 from api.routes.devices import devices_router
 from api.routes.ingest_http import ingest_router
 from api.routes.metrics import metrics_router
+from api.routes.permits import permits_router
 from api.routes.rules import rules_router
 from api.routes.stream import stream_router
 from api.routes.system import system_router
@@ -61,6 +62,7 @@ def create_api(ctx: ApiContext) -> FastAPI:
         rules_router(ctx),
         vision_router(ctx),
         actuators_router(ctx),
+        permits_router(ctx),
         auth_router(ctx),
         users_router(ctx),
         audit_router(ctx),

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pydantic import BaseModel, Field
 
 from accounts.service import AccountService
+from actuators.permits import PermitManager
 from actuators.response import Notification
 from actuators.service import ActuatorService
 from alarms.manager import AlarmManager
@@ -58,4 +59,5 @@ class ApiContext:
     ingest: Callable[[str, str, bytes], PipelineResult] | None = None  # HTTP ingest: (kind, id, payload)
     changes: ChangeHub | None = None  # live changes for the stream
     loop_lag_s: Callable[[], float] | None = None  # event-loop lag of the process, for /metrics
+    permits: PermitManager | None = None  # confined-space entry permits
     role: str = "all"  # `safetwin run --role` of the process serving

@@ -11,9 +11,13 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from actuators.notifier import Notifier
+from actuators.permit_response import ResponseStopWork, play_by_lifecycle, play_by_publisher
+from actuators.permits import PermitManager
 from actuators.publisher import CommandPublisher
 from actuators.response import ActuatorResponse
 from actuators.service import ActuatorService
+from actuators.ventilation import TrackedFans
 from alarms.manager import AlarmManager
 from alarms.writer import ChangeSet, OpsWriter
 from core.alarms import AlarmSignal
@@ -27,6 +31,7 @@ from safetwin.settings import SafeTwinSettings
 from store.base import HistoryBackend
 from store.sql import SqlOpsStore
 from store.sql.commands import SqlCommandStore
+from twin.state import LiveState
 from twin.twin import Twin
 
 log = logging.getLogger(__name__)
@@ -55,6 +60,7 @@ class Operations:
         topics: Topics,
         *,
         on_signals: Callable[[list[AlarmSignal]], None] | None = None,
+        live: LiveState | None = None,
     ) -> None:
         self.settings = settings
         self.store = SqlOpsStore(settings.database)
@@ -76,6 +82,25 @@ class Operations:
         )
         self._on_signals = on_signals
         self.rule_errors = 0
+        self.notifier = Notifier(settings.notifications, on_update=self.response.update)
+        self.response.delivery = self.notifier.submit
+        self.permits = (  # confined-space permits watch live gas values: only with live state
+            PermitManager(
+                settings.permits,
+                twin,
+                live,
+                TrackedFans(twin, self.actuators.manager),
+                stop_work=ResponseStopWork(
+                    settings.permits,
+                    twin,
+                    self.response,
+                    play_by_lifecycle(self.actuators.manager.submit, play_by_publisher(self.commands.send)),
+                ),
+                store=self.store,
+            )
+            if live is not None
+            else None
+        )
 
     def _rule_of(self, rule_id: str) -> Rule | None:
         """The rule in force with this id (rule actions are looked up only when a signal comes)."""
@@ -95,6 +120,8 @@ class Operations:
         self.writer.start()
         self.actuators.open()
         summary = self.alarms.load(self.store)
+        if self.permits is not None:
+            log.info("%d confined-space permit(s) open", self.permits.load())
         snap = self.store.load_document(RULE_STATE_DOC)
         if snap:
             self.rules.restore(snap)
@@ -103,6 +130,8 @@ class Operations:
     def on_result(self, result: PipelineResult) -> None:
         """Ingest listener: evaluate the batch and apply what the rules say (inline, no I/O)."""
         self.actuators.on_result(result)  # levels first: interlocks and checks see this batch
+        if self.permits is not None:
+            self.permits.on_result(result)  # a breach under an open permit stops work at once
         self._apply(self.rules.on_result(result))
 
     def _apply(self, signals: list[AlarmSignal]) -> None:
@@ -131,6 +160,16 @@ class Operations:
             tg.create_task(self.commands.run(), name="commands")
             tg.create_task(self._tick_forever(), name="rules-tick")
             tg.create_task(self._actuator_ticks(), name="actuators-tick")
+            tg.create_task(self.notifier.run(), name="notifier")
+            if self.permits is not None:
+                tg.create_task(self._permit_ticks(), name="permits-tick")
+
+    async def _permit_ticks(self) -> None:
+        assert self.permits is not None
+        while True:
+            await asyncio.sleep(1.0)
+            self.permits.tick()  # lost gas monitoring or stopped fans under an open permit
+            await asyncio.to_thread(self.permits.save_if_dirty)
 
     async def _actuator_ticks(self) -> None:
         every = self.settings.actuators.tick_interval_s
@@ -161,6 +200,11 @@ class Operations:
             log.exception("rule state could not be saved; pending timers restart on the next run")
         if not self.writer.stop(timeout=30):
             log.error("alarm records not all written in 30 s: %s", self.writer.status())
+        if self.permits is not None:
+            try:
+                self.permits.save()
+            except Exception:
+                log.exception("confined-space permits could not be saved")
         self.rules.close()
         self.actuators.close()
         self.store.close()

@@ -7,6 +7,8 @@ from typing import Any
 
 from pydantic import Field
 
+from actuators.channels.settings import NotificationSettings
+from actuators.permit_settings import PermitSettings
 from actuators.settings import ActuatorSettings
 from alarms.settings import AlarmSettings
 from core.settings import Settings, load_settings_as
@@ -23,6 +25,8 @@ class SafeTwinSettings(Settings):
     vision: VisionSettings = Field(default_factory=VisionSettings)
     dashboard: DashboardSettings = Field(default_factory=DashboardSettings)
     actuators: ActuatorSettings = Field(default_factory=ActuatorSettings)
+    notifications: NotificationSettings = Field(default_factory=NotificationSettings)
+    permits: PermitSettings = Field(default_factory=PermitSettings)
 
 
 def load(

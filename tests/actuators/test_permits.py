@@ -14,7 +14,7 @@ from actuators.permit_models import (
     PermitRequest,
     PermitStatus,
 )
-from actuators.permit_response import ResponseStopWork
+from actuators.permit_response import ResponseStopWork, play_by_lifecycle, play_by_publisher
 from actuators.permit_settings import GasLimits, PermitSettings
 from actuators.permits import PermitManager
 from actuators.response import ActuatorResponse
@@ -285,7 +285,12 @@ def test_stop_work_plays_on_the_space_speaker_and_notifies_the_responsible_peopl
     site = Site()
     sent: list[tuple[str, Command]] = []
     response = ActuatorResponse(site.twin, commands=None)  # type: ignore[arg-type]  # sends nothing itself
-    sink = ResponseStopWork(site.permits.settings, site.twin, response, lambda d, c: sent.append((d, c)))
+    direct = play_by_publisher(lambda d, c: sent.append((d, c)))
+
+    def refuse(*args: object, **kw: object) -> None:
+        raise RuntimeError("interlock")
+
+    sink = ResponseStopWork(site.permits.settings, site.twin, response, play_by_lifecycle(refuse, direct))
     site.permits.stop_work_sink = sink
     permit = granted(site)
     site.air(T0 + 13 * MIN, h2s=30.0)
