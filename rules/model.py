@@ -12,7 +12,7 @@ from typing import Any, Literal, Self, cast
 from pydantic import BaseModel, ConfigDict, Field, ModelWrapValidatorHandler, model_validator
 
 from core.alarms import Severity
-from core.contract import DeviceId
+from core.contract import COMMAND_PARAMS, DeviceId
 from twin.kinds import DeviceKind, SpaceKind
 from twin.twin import DevicePlace, Twin
 
@@ -112,6 +112,18 @@ class RuleAction(_Config):
     min_severity: Severity = Field(Severity.WARNING, description="Run from this severity up")
     scope: Literal["space", "site"] = Field("space", description="Devices of the alarm's space or its site")
     verify: ActionVerify | None = Field(None, description="Expect the air to get better, or raise an alarm")
+
+    @model_validator(mode="after")
+    def _speaks_the_contract(self) -> RuleAction:
+        actions = COMMAND_PARAMS[self.device_kind]
+        steps = [(self.action, self.params)]
+        if self.stop_params is not None:
+            steps.append((self.stop_action or self.action, self.stop_params))
+        for action, params in steps:
+            if action not in actions:
+                raise ValueError(f"a {self.device_kind} understands {sorted(actions)}, not {action!r}")
+            actions[action].model_validate(params)
+        return self
 
 
 class Rule(_Config):
