@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from actuators.manager import Live
 from actuators.permit_models import (
     Permit,
     PermitConflict,
@@ -18,7 +19,7 @@ from actuators.permit_response import ResponseStopWork, play_by_lifecycle, play_
 from actuators.permit_settings import GasLimits, PermitSettings
 from actuators.permits import PermitManager
 from actuators.response import ActuatorResponse
-from actuators.ventilation import FanStates
+from actuators.ventilation import FanStates, TrackedFans
 from core.contract import Command
 from core.records import ReadingBatch
 from core.settings import DatabaseSettings
@@ -310,3 +311,19 @@ def test_limits_match_the_cited_values() -> None:
     assert limits.breach("co", 16.9) is None and limits.breach("co", 17)
     assert limits.breach("lel", 9.9) is None and limits.breach("ch4", 10)
     assert limits.breach("battery", 3) is None
+
+
+def test_ventilation_as_the_command_lifecycle_tracks_it() -> None:
+    twin = Site().twin
+    lives = {"fan-1": Live(state={"on": True, "rpm": 1400}, online=True, active_since=T0)}
+
+    class Tracker:
+        def live(self, device_id: str) -> Live:
+            return lives[device_id]
+
+    fans = TrackedFans(twin, Tracker())
+    assert fans.running_since_ms("tank") == T0 and fans.running_since_ms("yard") is None
+    lives["fan-1"].online = False
+    assert fans.running_since_ms("tank") is None
+    lives["fan-1"] = Live(state={"on": True, "rpm": 0}, online=True, active_since=T0)
+    assert fans.running_since_ms("tank") is None
