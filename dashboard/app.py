@@ -26,6 +26,8 @@ from dashboard.controls import register_controls
 from dashboard.devices import devices_page, register_devices_page
 from dashboard.floorview import register_twin_pages
 from dashboard.i18n import DEFAULT_LANG, lang_of, t
+from dashboard.login import LOGIN_PATH, CookieToken, login_page, register_login, signed_in
+from dashboard.login import text as login_text
 from dashboard.mappage import first_figure, map_page, register_map_page
 from dashboard.orders import register_order_steps
 from dashboard.pages import page_for, register_pages
@@ -60,6 +62,7 @@ def _layout() -> html.Div:
                     ),
                     html.Button(id="sound", className="btn toggle", n_clicks=0),
                     html.Button(id="lang-btn", className="btn toggle", n_clicks=0),
+                    html.Button(id="logout", className="btn toggle", n_clicks=0),
                     html.Span(id="updated", className="updated"),
                 ],
                 className="topbar",
@@ -73,6 +76,9 @@ def _layout() -> html.Div:
 
 def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache, tile_url: str | None) -> None:
     def route(path: str | None, lang: str) -> Any:
+        # Every view needs a logged-in browser; the API then shows it only what its user may see.
+        if path == LOGIN_PATH or signed_in(client) is None:
+            return login_page(lang)
         if path in (None, "", "/"):
             return map_page(lang, *first_figure(client, twins, lang, tile_url))
         if path == "/devices":
@@ -94,6 +100,7 @@ def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache, tile_ur
             t("operator", lang),
             t("operator.hint", lang),
             t("lang.other", lang),
+            login_text("logout", lang),
         )
 
     app.callback(
@@ -103,6 +110,7 @@ def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache, tile_ur
         Output("operator-label", "children"),
         Output("operator", "placeholder"),
         Output("lang-btn", "children"),
+        Output("logout", "children"),
         Input("url", "pathname"),
         Input("lang", "data"),
     )(render)
@@ -156,9 +164,10 @@ def create_dashboard(
         suppress_callback_exceptions=True,  # each page's components exist only while it is shown
     )
     app.layout = _layout()
-    client = ApiClient(api_base_url)
+    client = ApiClient(api_base_url, auth=CookieToken())
     twins = TwinCache(client)
     _register_shell(app, client, twins, tile_url)
+    register_login(app, client)
     register_map_page(app, client, twins, tile_url)
     register_alarm_actions(app, client)
     register_devices_page(app, client)

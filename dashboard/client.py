@@ -36,11 +36,16 @@ class Snapshot:
 class ApiClient:
     """A small synchronous client of /api/v1 (Dash callbacks run in worker threads)."""
 
-    def __init__(self, base_url: str, *, timeout_s: float = 3.0, page_size: int = PAGE) -> None:
+    def __init__(
+        self, base_url: str, *, timeout_s: float = 3.0, page_size: int = PAGE, auth: httpx.Auth | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.page_size = page_size
         # trust_env=False: no proxy from the environment between the dashboard and its own API.
-        self._http = httpx.Client(base_url=f"{self.base_url}/api/v1", timeout=timeout_s, trust_env=False)
+        # `auth` puts the logged-in user's token on each request (dashboard.login.CookieToken).
+        self._http = httpx.Client(
+            base_url=f"{self.base_url}/api/v1", timeout=timeout_s, trust_env=False, auth=auth
+        )
 
     def _get(self, path: str, **params: Any) -> Any:
         response = self._http.get(path, params=params)

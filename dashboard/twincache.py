@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from dashboard.client import ApiClient, Json
+from dashboard.login import current_token
 
 TWIN_TTL_S = 60.0
 
@@ -41,21 +42,24 @@ def _index(twin: Json) -> Names:
 
 
 class TwinCache:
-    """GET /twin at most once per `ttl_s`, shared by every callback of the dashboard process."""
+    """GET /twin at most once per `ttl_s` per logged-in user: each user's twin is what their scope shows."""
 
-    def __init__(self, client: ApiClient, ttl_s: float = TWIN_TTL_S) -> None:
+    def __init__(self, client: ApiClient, ttl_s: float = TWIN_TTL_S, keep: int = 256) -> None:
         self.client = client
         self.ttl_s = ttl_s
+        self.keep = keep
         self._lock = threading.Lock()
-        self._twin: Json | None = None
-        self._names = Names()
-        self._at = 0.0
+        self._by_token: dict[str | None, tuple[Json, Names, float]] = {}
 
     def get(self) -> tuple[Json, Names]:
         """The twin and its name index; raises what the client raises when the API cannot be read."""
+        token = current_token()
         with self._lock:
-            if self._twin is None or time.monotonic() - self._at > self.ttl_s:
-                self._twin = self.client.twin()
-                self._names = _index(self._twin)
-                self._at = time.monotonic()
-            return self._twin, self._names
+            hit = self._by_token.get(token)
+            if hit is None or time.monotonic() - hit[2] > self.ttl_s:
+                twin = self.client.twin()
+                hit = (twin, _index(twin), time.monotonic())
+                if len(self._by_token) >= self.keep:
+                    self._by_token.pop(next(iter(self._by_token)))
+                self._by_token[token] = hit
+            return hit[0], hit[1]

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Literal
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from accounts.bootstrap import start_accounts
 from alarms.manager import AlarmManager
 from api.context import ApiContext, IngestStats, SystemStatus
 from api.problems import problem_response
@@ -121,13 +122,18 @@ async def run_api(app: SafeTwin, dashboard: bool) -> None:
     """The api role until `app.stopping` is set."""
     store = app.ops.store
     await asyncio.to_thread(store.open)
+    await asyncio.to_thread(start_accounts, app.accounts, app.settings)
     try:
         await asyncio.to_thread(app.history.open)
     except StoreError as err:
         log.warning("history store not reachable at start (%s); history queries fail until it is", err)
     app.subscriber = _api_subscriber(app)
     ctx = dataclasses.replace(
-        app.api_context(), alarms=await asyncio.to_thread(_load_alarms, app, store), vision=None, role="api"
+        app.api_context(),
+        alarms=await asyncio.to_thread(_load_alarms, app, store),
+        vision=None,
+        role="api",
+        ingest=None,  # readings are the workers': HTTP ingest answers 503 here, devices post to a worker
     )
     await asyncio.to_thread(app.ops.catalog.load)
     try:
@@ -147,6 +153,7 @@ async def run_api(app: SafeTwin, dashboard: bool) -> None:
 
 def _close_api(app: SafeTwin, store: SqlOpsStore) -> None:
     store.close()
+    app.accounts.store.close()
     app.history.close()
     app.state.close()
     log.info("SafeTwin (api role) stopped")

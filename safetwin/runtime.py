@@ -17,13 +17,17 @@ from pathlib import Path
 import uvicorn
 from starlette.types import ASGIApp
 
+from accounts.bootstrap import start_accounts
+from accounts.service import AccountService
+from accounts.store import AccountStore
+from api.changes import ChangeHub
 from api.context import ApiContext, IngestStats, SystemStatus
 from api.server import create_server_app
 from core.contract import Topics, now_ms
 from core.errors import StoreError
 from core.records import SystemAlarm
 from ingest.partition import Partition
-from ingest.pipeline import IngestPipeline, PipelineResult, stats
+from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult, stats
 from ingest.registry import DeadLetterLog, UnregisteredDevices
 from ingest.subscriber import Subscriber
 from safetwin.embedded_broker import EmbeddedBroker
@@ -95,12 +99,20 @@ class SafeTwin:
         )
         self.ops = Operations(settings, twin, history, self.topics, live=self.live)
         self.vision = VisionService(settings.vision, twin, self.topics, settings.mqtt)
+        self.accounts = AccountService(AccountStore(settings.database.url), twin, settings.auth)
+        self.changes = ChangeHub(twin, self.live)
+        self.ops.writer.listeners.append(self.changes.on_change_set)
         self.subscriber = Subscriber(
             settings.mqtt,
             self.topics,
             self.pipeline,
             batch_max=settings.ingest.batch_max_messages,
-            listeners=[self._to_history, self.ops.on_result, self.vision.on_pipeline_result],
+            listeners=[
+                self._to_history,
+                self.ops.on_result,
+                self.vision.on_pipeline_result,
+                self.changes.on_pipeline_result,
+            ],
             when_stored=self.writer.when_stored if settings.ingest.ack == "stored" else None,
             partition=(
                 Partition(twin, self.topics, settings.ingest.partitions, settings.ingest.partition)
@@ -125,6 +137,17 @@ class SafeTwin:
         return cls(settings, twin, make_history(settings.store), SqliteStateStore(settings.state.sqlite_path))
 
     # --- wiring ---------------------------------------------------------------------------------
+
+    def ingest_http(self, kind: str, ident: str, payload: bytes) -> PipelineResult:
+        """A message pushed over HTTP, through the same pipeline and listeners as MQTT (on the loop)."""
+        topic = self.topics.telemetry(ident) if kind == "telemetry" else self.topics.gateway_batch(ident)
+        result = self.pipeline.process([InboundMessage(topic, payload, now_ms())])
+        for listener in self.subscriber.listeners:
+            try:
+                listener(result)
+            except Exception:  # one bad listener must not stop ingest
+                log.exception("a pipeline listener failed on HTTP ingest; ingest goes on")
+        return result
 
     def _to_history(self, result: PipelineResult) -> None:
         if result.readings:
@@ -189,6 +212,9 @@ class SafeTwin:
             actuators=self.ops.actuators,
             loop_lag_s=lambda: self.loop_lag.seconds,
             permits=self.ops.permits,
+            accounts=self.accounts,
+            ingest=self.ingest_http,
+            changes=self.changes,
         )
 
     # --- running --------------------------------------------------------------------------------
@@ -298,6 +324,7 @@ class SafeTwin:
         try:
             await asyncio.to_thread(self.ops.open)
             ops_open = True
+            await asyncio.to_thread(start_accounts, self.accounts, self.settings)
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self.subscriber.run(), name="ingest"),
@@ -346,6 +373,7 @@ class SafeTwin:
     def _shutdown(self, ops_open: bool) -> None:
         if ops_open:
             self.ops.close()
+        self.accounts.store.close()
         if not self.writer.stop(timeout=30):
             log.error("history writer did not finish in 30 s; unwritten points stay in the spool")
         self.save_state()

@@ -39,9 +39,12 @@ def service(tmp_path: Path) -> Iterator[ActuatorService]:
 def client(tmp_path: Path, service: ActuatorService) -> Iterator[httpx.Client]:
     parts = make_parts(tmp_path)
     ctx = dataclasses.replace(parts.ctx, actuators=service)
-    with serve(create_api(ctx)) as base, httpx.Client(base_url=f"{base}/api/v1", timeout=5) as c:
+    with (
+        serve(create_api(ctx)) as base,
+        httpx.Client(base_url=f"{base}/api/v1", timeout=5, headers=parts.admin) as c,
+    ):
         yield c
-    parts.history.close()
+    parts.close()
 
 
 def problem(response: httpx.Response, status: int) -> dict[str, Any]:

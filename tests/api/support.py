@@ -9,12 +9,18 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import uvicorn
 from fastapi import FastAPI
 
+from accounts.models import ApiKeyIn
+from accounts.roles import Role
+from accounts.service import AccountService
+from accounts.store import AccountStore
 from api.context import ApiContext, IngestStats, SystemStatus
 from core.contract import DeadLetter
 from core.records import ReadingBatch, SystemAlarm
+from core.settings import DEV_PASSWORDS, AuthSettings
 from ingest.registry import DeadLetterLog, UnregisteredDevices
 from store.duckdb_store import DuckDBHistory
 from store.writer import WriterStatus
@@ -96,6 +102,24 @@ class Parts:
     unregistered: UnregisteredDevices
     dead_letters: DeadLetterLog
     ctx: ApiContext
+    accounts: AccountService
+    admin_key: str  # an administrator's API key
+
+    @property
+    def admin(self) -> dict[str, str]:
+        """Headers that authenticate as an administrator."""
+        return {"X-API-Key": self.admin_key}
+
+    def key_for(self, role: Role, **scope: object) -> dict[str, str]:
+        """Headers of a new API key with this role and scope (sites, buildings, tenant)."""
+        made = self.accounts.create_key(
+            ApiKeyIn.model_validate({"name": f"test {role.value}", "role": role, **scope}), "test"
+        )
+        return {"X-API-Key": made.key}
+
+    def close(self) -> None:
+        self.history.close()
+        self.accounts.store.close()
 
 
 def batch_of(twin: Twin, readings: list[tuple[str, str, float, int]]) -> ReadingBatch:
@@ -189,6 +213,8 @@ def make_parts(tmp: Path) -> Parts:
             devices_online=sum(1 for st in live.devices.values() if st.online),
         )
 
+    accounts = open_accounts(twin, f"sqlite:///{tmp}/accounts.db")
+    admin_key = accounts.create_key(ApiKeyIn(name="tests", role=Role.ADMINISTRATOR), "tests").key
     ctx = ApiContext(
         twin=twin,
         live=live,
@@ -196,8 +222,39 @@ def make_parts(tmp: Path) -> Parts:
         unregistered=unregistered,
         dead_letters=dead_letters,
         status=status,
+        accounts=accounts,
     )
-    return Parts(twin, live, history, unregistered, dead_letters, ctx)
+    return Parts(twin, live, history, unregistered, dead_letters, ctx, accounts, admin_key)
+
+
+def open_accounts(twin: Twin, url: str) -> AccountService:
+    """An account service on a migrated database, with a fast-failing login limit for tests."""
+    store = AccountStore(url)
+    store.open()
+    return AccountService(store, twin, AuthSettings(login_max_failures=3, login_window_s=60))
+
+
+def dev_login(base_url: str, username: str = "admin") -> dict[str, str]:
+    """Log in to a SafeTwin in development mode as a demo account; its Authorization header."""
+    answer = httpx.post(
+        f"{base_url}/api/v1/auth/login",
+        json={"username": username, "password": DEV_PASSWORDS[username]},
+        timeout=30,
+        trust_env=False,
+    )
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
+
+
+async def adev_login(base_url: str, username: str = "admin") -> dict[str, str]:
+    """`dev_login` for tests whose SafeTwin runs on their own event loop."""
+    async with httpx.AsyncClient(trust_env=False, timeout=30) as client:
+        answer = await client.post(
+            f"{base_url}/api/v1/auth/login",
+            json={"username": username, "password": DEV_PASSWORDS[username]},
+        )
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
 @contextmanager
@@ -217,3 +274,14 @@ def serve(app: FastAPI, port: int | None = None) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(timeout=10)
+
+
+class HeaderAuth(httpx.Auth):
+    """httpx auth that adds fixed headers (an API key) to every request."""
+
+    def __init__(self, headers: dict[str, str]) -> None:
+        self.headers = headers
+
+    def auth_flow(self, request: httpx.Request) -> Iterator[httpx.Request]:  # type: ignore[override]
+        request.headers.update(self.headers)
+        yield request

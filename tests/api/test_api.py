@@ -25,12 +25,15 @@ PROBLEM = "application/problem+json"
 def parts(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Parts]:
     p = make_parts(tmp_path_factory.mktemp("api"))
     yield p
-    p.history.close()
+    p.close()
 
 
 @pytest.fixture(scope="module")
 def client(parts: Parts) -> Iterator[httpx.Client]:
-    with serve(create_api(parts.ctx)) as base, httpx.Client(base_url=f"{base}/api/v1", timeout=5) as c:
+    with (
+        serve(create_api(parts.ctx)) as base,
+        httpx.Client(base_url=f"{base}/api/v1", timeout=5, headers=parts.admin) as c,
+    ):
         yield c
 
 
@@ -248,12 +251,15 @@ def test_store_failure_is_503(tmp_path: Path) -> None:
     (tmp_path / "history.duckdb").unlink()
     (tmp_path / "history.duckdb").mkdir()  # the file is gone and cannot be created again
     with serve(create_api(parts.ctx)) as base:
-        response = httpx.get(f"{base}/api/v1/devices/lj-co-01/history", params={"metric": "co"})
+        response = httpx.get(
+            f"{base}/api/v1/devices/lj-co-01/history", params={"metric": "co"}, headers=parts.admin
+        )
         body = problem(response, 503)
         assert "history store is not available" in body["detail"] and "duckdb" in body["detail"]
         assert response.headers["retry-after"] == "5"
         # Live state still answers while history is down.
-        assert httpx.get(f"{base}/api/v1/devices/lj-co-01").status_code == 200
+        assert httpx.get(f"{base}/api/v1/devices/lj-co-01", headers=parts.admin).status_code == 200
+    parts.accounts.store.close()
 
 
 def test_live_values_follow_ingest(client: httpx.Client, parts: Parts) -> None:

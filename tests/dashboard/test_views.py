@@ -12,24 +12,31 @@ from dashboard.client import ApiClient
 from dashboard.fmt import fmt_age, fmt_bytes, fmt_value
 from dashboard.overview import overview
 from dashboard.status import history_text
-from tests.api.support import make_parts, serve
+from tests.api.support import HeaderAuth, Parts, make_parts, serve
 from tests.fixtures.mosquitto import free_port
 
 
 @pytest.fixture
-def api_url(tmp_path: Path) -> Iterator[str]:
-    parts = make_parts(tmp_path)
+def parts(tmp_path: Path) -> Iterator[Parts]:
+    p = make_parts(tmp_path)
+    yield p
+    p.close()
+
+
+@pytest.fixture
+def api_url(parts: Parts) -> Iterator[str]:
     with serve(create_api(parts.ctx)) as base:
         yield base
-    parts.history.close()
 
 
-def test_client_reads_every_page_of_devices(api_url: str) -> None:
-    client = ApiClient(api_url, page_size=4)
+def test_client_reads_every_page_of_devices(api_url: str, parts: Parts) -> None:
+    client = ApiClient(api_url, page_size=4, auth=HeaderAuth(parts.admin))
     devices, total = client.devices()
     ids = [d["id"] for d in devices]
     assert total == 6 and len(set(ids)) == 6
-    assert ids == [d["id"] for d in ApiClient(api_url).devices()[0]]  # same order as one big page
+    assert ids == [
+        d["id"] for d in ApiClient(api_url, auth=HeaderAuth(parts.admin)).devices()[0]
+    ]  # same order as one big page
     five, total = client.devices(limit=5)
     assert [d["id"] for d in five] == ids[:5] and total == 6
     snap = client.snapshot()
@@ -45,8 +52,8 @@ def test_client_says_which_api_it_cannot_reach() -> None:
     assert snap.devices == [] and snap.status is None
 
 
-def test_overview_notes_a_partial_device_list(api_url: str) -> None:
-    snap = ApiClient(api_url).snapshot()
+def test_overview_notes_a_partial_device_list(api_url: str, parts: Parts) -> None:
+    snap = ApiClient(api_url, auth=HeaderAuth(parts.admin)).snapshot()
     snap.devices_total = 10
     assert "first 6 of 10 devices" in str(overview(snap)[-1].children)
 

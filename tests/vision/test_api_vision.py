@@ -33,11 +33,14 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[httpx.Clie
     service.open()
     ctx = dataclasses.replace(parts.ctx, vision=service)
     try:
-        with serve(create_api(ctx)) as base, httpx.Client(base_url=f"{base}/api/v1", timeout=30) as c:
+        with (
+            serve(create_api(ctx)) as base,
+            httpx.Client(base_url=f"{base}/api/v1", timeout=30, headers=parts.admin) as c,
+        ):
             yield c, service, parts
     finally:
         service.close()
-        parts.history.close()
+        parts.close()
 
 
 def problem(r: httpx.Response, status: int) -> dict[str, Any]:
