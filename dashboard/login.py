@@ -57,9 +57,7 @@ class CookieToken(httpx.Auth):
 
 
 def signed_in(client: ApiClient) -> dict[str, Any] | None:
-    """The signed-in user (GET /auth/me), or None when the browser has no valid token."""
-    if current_token() is None:
-        return None
+    """The signed-in user (GET /auth/me), or None when the API does not accept the browser's token."""
     try:
         return client.me()
     except (ApiError, httpx.HTTPError):
