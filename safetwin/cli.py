@@ -89,16 +89,23 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     """Publish simulated readings of the twin's devices to the configured broker."""
+    from simulators import commands
     from simulators.publisher import simulate_main
     from twin.loader import load_twin_file
     from twin.twin import Twin
 
+    if args.list_scenarios:
+        print(commands.scenarios_text())
+        return 0
     settings = _settings(args)
     _setup_logging(settings.log_level)
     if args.gateway:
         settings.simulator.gateway_batch = True
     if args.interval:
         settings.simulator.interval_s = args.interval
+    if args.scenario:
+        twin_path = Path(args.twin or settings.twin.path)
+        return commands.scenario_main(settings, args.scenario, twin_path, args.speed, args.interval)
     twin = Twin(load_twin_file(Path(args.twin or settings.twin.path)))
     simulate_main(settings, twin, args.duration)
     return 0
@@ -168,6 +175,11 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--duration", type=float, help="Seconds to run (default: until Ctrl-C)")
     sim.add_argument("--interval", type=float, help="Seconds between readings of one device")
     sim.add_argument("--gateway", action="store_true", help="Send gateway batches, one per site")
+    sim.add_argument("--scenario", help="Run a scenario (name or YAML file) to its end; see --list-scenarios")
+    sim.add_argument(
+        "--speed", type=float, help="Scenario time acceleration: simulated seconds per wall second"
+    )
+    sim.add_argument("--list-scenarios", action="store_true", help="List the shipped scenarios")
     sim.set_defaults(func=cmd_simulate)
     chk = sub.add_parser("check-twin", help=cmd_check_twin.__doc__)
     chk.add_argument("file", type=Path)

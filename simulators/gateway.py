@@ -24,6 +24,7 @@ from pydantic import TypeAdapter
 from core.contract import (
     Availability,
     AvailabilityState,
+    Detection,
     DeviceId,
     GatewayBatch,
     GatewayReading,
@@ -198,6 +199,11 @@ class DevicePublisher:
         """Publish each reading as its own Telemetry message."""
         for r in readings:
             self.publish_reading(r.device_id, r.metrics, r.ts)
+
+    def publish_detection(self, camera_id: str, detection: Detection) -> int | None:
+        """Publish a camera's Detection event (new, update or end)."""
+        topic = self.topics.detection(_device_id.validate_python(camera_id))
+        return self._publish(topic, detection.model_dump_json(exclude_none=True).encode())
 
     def publish_availability(self, device_id: str, state: AvailabilityState, reason: str) -> int | None:
         """Publish a retained Availability message for a device (or the gateway itself)."""

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
+from simulators.physics import SpaceAir
 from twin.kinds import DeviceKind, MetricSpec, SpaceKind
 from twin.twin import DevicePlace, Twin
 
@@ -48,6 +49,8 @@ DIGITS = {
 }
 BATTERY_LIFE_S = 2.5 * 365 * 86400  # a full battery lasts about 2.5 years at the nominal rate
 EVENT_END_STRENGTH = 0.01
+# noise of each gas sensor (one standard deviation, in the metric's unit)
+SIGMA = {"co": 0.3, "o2": 0.03, "h2s": 0.08, "ch4": 0.12, "lel": 0.12}
 
 # What a gas event does to each metric at full strength, per space kind: one scenario is drawn per event.
 Scenario = dict[str, tuple[float, float]]
@@ -116,6 +119,7 @@ class SpaceSim:
     kind: SpaceKind
     confined: bool
     events: list[GasEvent] = field(default_factory=list)
+    air: SpaceAir | None = None  # with physics: the space's air levels and fans drive the readings
 
     def active(self, ts_ms: int) -> GasEvent | None:
         """The event under way at ts_ms, dropping those that have ended."""
@@ -200,6 +204,10 @@ class DeviceSim:
     def _value(self, metric: str, ts_ms: int, p: float) -> float | None:
         kind, hour = self.space.kind, local_hour(ts_ms)
         gas = self.space.delta(metric, ts_ms, self.position)
+        if self.space.air is not None:
+            physical = self._physical(self.space.air, metric)
+            if physical is not None:
+                return physical + gas
         if metric == "co":
             return _co_base(kind, hour) + self._noisy("co", 0.3) + gas
         if metric == "o2":
@@ -226,6 +234,14 @@ class DeviceSim:
             return 1.0 if self.rng.random() < p * 0.1 else 0.0
         log.debug("no value model for metric %s of %s; not reported", metric, self.device_id)
         return None
+
+    def _physical(self, air: SpaceAir, metric: str) -> float | None:
+        """A reading from the space's air (gas) or this fan's motor (current); None if physics has none."""
+        if metric == "current":
+            fan = next((f for f in air.fans if f.device_id == self.device_id), None)
+            return None if fan is None else fan.current_a() * (1.0 + self.rng.gauss(0.0, 0.02))
+        level = air.reading(metric) if metric in SIGMA else None
+        return None if level is None else level + self._noisy(metric, SIGMA[metric])
 
     def _climate(self, metric: str, hour: float) -> float:
         """Shenzhen-like daily cycle: hotter in plant rooms, damped underground; humidity moves opposite."""

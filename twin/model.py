@@ -148,11 +148,16 @@ class DeviceSpec(_Spec):
     contacts: list[Contact] = Field(
         default_factory=list, description="People to call, e.g. the family of a panic button's owner"
     )
+    airflow_m3_h: float | None = Field(
+        None, gt=0, le=1e6, description="A fan's airflow at full speed, m3/h; typical for its space if unset"
+    )
 
     @model_validator(mode="after")
     def _camera_only_on_cameras(self) -> DeviceSpec:
         if self.camera is not None and self.kind != DeviceKind.CAMERA:
             raise ValueError(f"only camera devices take a 'camera' block; this one is a {self.kind.value}")
+        if self.airflow_m3_h is not None and self.kind != DeviceKind.FAN:
+            raise ValueError(f"only fans take 'airflow_m3_h'; this one is a {self.kind.value}")
         return self
 
     @model_validator(mode="after")
@@ -176,13 +181,77 @@ class DeviceSpec(_Spec):
         return specs
 
 
+# Typical air volume (m3) and natural air changes per hour of each space kind, for spaces that do
+# not give their own: what ventilation physics (simulator, closed-loop expectations) starts from.
+SPACE_VOLUME_M3: dict[SpaceKind, float] = {
+    SpaceKind.BASEMENT_GARAGE: 8000.0,
+    SpaceKind.SEPTIC_TANK: 40.0,
+    SpaceKind.SEWER_WELL: 12.0,
+    SpaceKind.CELLAR: 150.0,
+    SpaceKind.KITCHEN: 90.0,
+    SpaceKind.PLANT_ROOM: 200.0,
+    SpaceKind.WAREHOUSE: 3000.0,
+    SpaceKind.LOBBY: 600.0,
+}
+SPACE_AIR_CHANGES_PER_H: dict[SpaceKind, float] = {
+    SpaceKind.BASEMENT_GARAGE: 0.5,
+    SpaceKind.SEPTIC_TANK: 0.1,
+    SpaceKind.SEWER_WELL: 0.2,
+    SpaceKind.CELLAR: 0.3,
+    SpaceKind.KITCHEN: 2.0,
+    SpaceKind.PLANT_ROOM: 1.0,
+    SpaceKind.CONSTRUCTION_SITE: 20.0,
+    SpaceKind.OUTDOOR: 20.0,
+    SpaceKind.ROOF: 20.0,
+}
+DEFAULT_VOLUME_M3 = 300.0
+DEFAULT_AIR_CHANGES_PER_H = 1.0
+# A fan's airflow at full speed (m3/h) by the kind of space it ventilates, for fans that do not say
+FAN_AIRFLOW_M3_H: dict[SpaceKind, float] = {
+    SpaceKind.BASEMENT_GARAGE: 24000.0,
+    SpaceKind.SEPTIC_TANK: 1200.0,
+    SpaceKind.SEWER_WELL: 600.0,
+    SpaceKind.CELLAR: 1500.0,
+    SpaceKind.KITCHEN: 1500.0,
+    SpaceKind.PLANT_ROOM: 2400.0,
+}
+DEFAULT_FAN_AIRFLOW_M3_H = 3000.0
+
+
 class SpaceSpec(_Spec):
     id: Ident
     name: str = Field(min_length=1, max_length=200, description="Label shown to people")
     kind: SpaceKind = Field(description="What the space is; rules target space kinds")
     confined: bool = Field(False, description="A confined space: entry needs a permit")
     location: LatLon | None = Field(None, description="Place on the map, for spaces outside buildings")
+    volume_m3: float | None = Field(
+        None, gt=0, le=1e7, description="Air volume, m3; a typical one for the kind if unset"
+    )
+    air_changes_per_h: float | None = Field(
+        None, ge=0, le=1000, description="Air changes per hour with no fan running, 1/h; typical if unset"
+    )
     devices: list[DeviceSpec] = Field(default_factory=list)
+
+    def volume(self) -> float:
+        """Air volume in m3: the space's own, else the typical one of its kind."""
+        return (
+            self.volume_m3
+            if self.volume_m3 is not None
+            else SPACE_VOLUME_M3.get(self.kind, DEFAULT_VOLUME_M3)
+        )
+
+    def natural_air_changes(self) -> float:
+        """Air changes per hour with every fan stopped: the space's own, else its kind's typical one."""
+        if self.air_changes_per_h is not None:
+            return self.air_changes_per_h
+        return SPACE_AIR_CHANGES_PER_H.get(self.kind, DEFAULT_AIR_CHANGES_PER_H)
+
+
+def fan_airflow_m3_h(fan: DeviceSpec, space: SpaceSpec) -> float:
+    """A fan's airflow at full speed in m3/h: its own, else the typical one for the space it ventilates."""
+    if fan.airflow_m3_h is not None:
+        return fan.airflow_m3_h
+    return FAN_AIRFLOW_M3_H.get(space.kind, DEFAULT_FAN_AIRFLOW_M3_H)
 
 
 class FloorSpec(_Spec):

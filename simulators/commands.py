@@ -1,0 +1,37 @@
+"""What `safetwin simulate` runs: the plain fleet, a scenario, or scale mode; each returns an exit code."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+from core.settings import Settings
+from simulators.plan import check_against_twin
+from simulators.scenario import list_scenarios, load_scenario
+from twin.loader import load_twin_file
+from twin.twin import Twin
+
+log = logging.getLogger(__name__)
+
+
+def scenarios_text() -> str:
+    """One line per shipped scenario: name and title."""
+    lines = []
+    for name in list_scenarios():
+        scenario, _, _ = load_scenario(name)
+        lines.append(f"{name:<22} {scenario.title} ({scenario.duration / 60:.0f} min at x{scenario.speed:g})")
+    return "\n".join(lines)
+
+
+def scenario_main(
+    settings: Settings, name: str, twin_path: Path, speed: float | None, interval_s: float | None = None
+) -> int:
+    """Load a scenario, check it against the twin, run it to its end (0) or until Ctrl-C (130)."""
+    from simulators.runner import run_scenario_main
+
+    scenario, root, filename = load_scenario(name)
+    twin = Twin(load_twin_file(twin_path))
+    check_against_twin(scenario, twin, root, filename)
+    return run_scenario_main(
+        settings, scenario, twin, speed=speed, interval_s=interval_s, out=lambda line: print(line, flush=True)
+    )
