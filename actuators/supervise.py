@@ -163,7 +163,8 @@ class Supervisor:
             return
         prev, who = live.override_prev or {}, live.override_by
         live.override_until = live.override_by = live.override_prev = None
-        wanted = m.automatic(device) or m.drivers[m.places[device].kind.value].restore(prev)
+        driver = m.drivers[m.places[device].kind.value]
+        wanted = m.automatic(device) or driver.restore(prev) or driver.idle()
         log.info("manual override of %s by %s ended; automatic control resumes", device, who)
         if wanted is not None:
             m.submit(

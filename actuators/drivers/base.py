@@ -99,6 +99,10 @@ class Driver:
         """The command that ends the active state."""
         return "set", {"on": False}
 
+    def idle(self) -> tuple[str, dict[str, Any]] | None:
+        """Where an override ends when the state before it is unknown and no rule wants the device."""
+        return self.release()
+
     def restore(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         """The command that brings the device back to a reported state (None: nothing to do)."""
         if "on" not in state:

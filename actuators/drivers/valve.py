@@ -28,5 +28,8 @@ class ValveDriver(Driver):
     def release(self) -> tuple[str, dict[str, Any]]:
         return "set", {"open": True}
 
+    def idle(self) -> tuple[str, dict[str, Any]] | None:
+        return None  # never open a gas valve on a guess
+
     def restore(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return ("set", {"open": bool(state["open"])}) if "open" in state else None
