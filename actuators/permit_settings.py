@@ -69,8 +69,8 @@ class PermitSettings(BaseModel):
     )
     limits: GasLimits = Field(default_factory=GasLimits)
     stop_work_text: str = Field(
-        "{space}气体异常：{reason}。立即停止作业，全体人员马上撤离！",
-        description="Broadcast and notification on a breach; {space}, {reason}, {permit}",
+        "{space}{what}！立即停止作业，全体人员马上撤离！",
+        description="Broadcast and notification on a breach; {space}, {what} (spoken), {reason}, {permit}",
     )
     notify_channels: list[str] = Field(
         default_factory=lambda: ["sms", "push"], description="Channels of the stop-work notification"

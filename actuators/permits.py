@@ -43,6 +43,7 @@ PERMITS_DOC = "confined_space_permits"
 CONFINED_KINDS = frozenset({SpaceKind.SEPTIC_TANK, SpaceKind.SEWER_WELL})
 _SENSED_AS = {"lel": ("lel", "ch4")}  # combustible gas: a methane sensor in %LEL answers for it
 _LABEL = {"o2": "O2", "lel": "combustible gas (%LEL)", "ch4": "CH4", "h2s": "H2S", "co": "CO"}
+_SPOKEN = {"o2": "氧气", "lel": "可燃气体", "ch4": "甲烷", "h2s": "硫化氢", "co": "一氧化碳"}
 
 
 class StopWork(Protocol):
@@ -54,6 +55,16 @@ class StopWork(Protocol):
 class DocumentStore(Protocol):
     def save_document(self, name: str, body: dict[str, Any]) -> None: ...
     def load_document(self, name: str) -> dict[str, Any] | None: ...
+
+
+def _spoken(breach: Breach) -> str:
+    """What went wrong, as the broadcast says it."""
+    r = breach.reading
+    if r is not None:
+        return f"{_SPOKEN.get(r.metric, r.metric)}超限，{r.value:g} {r.unit}"
+    if breach.reason.startswith("ventilation"):
+        return "通风已停止"
+    return "气体监测中断"
 
 
 def _clock(ts: int) -> str:
@@ -286,7 +297,9 @@ class PermitManager:
     def _revoke(self, pid: str, breach: Breach) -> None:
         permit = self.permits[pid]
         space = self.twin.spaces[permit.space_id].name
-        text = self.settings.stop_work_text.format(space=space, reason=breach.reason, permit=pid)
+        text = self.settings.stop_work_text.format(
+            space=space, what=_spoken(breach), reason=breach.reason, permit=pid
+        )
         permit.status = PermitStatus.REVOKED
         permit.revoked_ts = breach.ts
         permit.breach = breach

@@ -189,7 +189,7 @@ def test_an_h2s_spike_revokes_the_permit_and_orders_stop_work_at_once() -> None:
         "gas-1",
     )
     [(ordered, text)] = site.orders.got
-    assert ordered.id == permit.id and "1号化粪池" in text and "H2S 15.2 ppm" in text and "撤离" in text
+    assert ordered.id == permit.id and text.startswith("1号化粪池硫化氢超限，15.2 ppm！") and "撤离" in text
     assert got.stop_work == text
     with pytest.raises(PermitConflict, match="revoked: nobody may enter"):
         site.permits.record_entry(permit.id, "刘师傅", "in", "op")
@@ -240,6 +240,7 @@ def test_lost_gas_monitoring_or_stopped_fans_stop_work() -> None:
     lost = site.permits.get(first.id)
     assert lost.status is PermitStatus.REVOKED and lost.breach is not None
     assert "gas monitoring lost" in lost.breach.reason and "gas-1" in lost.breach.reason
+    assert lost.stop_work is not None and "气体监测中断" in lost.stop_work
     site.permits.close(first.id, "op")
     site.clean_air(T0 + 16 * MIN, T0 + 22 * MIN)
     second = site.ask(T0 + 22 * MIN)
@@ -247,7 +248,7 @@ def test_lost_gas_monitoring_or_stopped_fans_stop_work() -> None:
     site.permits.tick(T0 + 22 * MIN)
     stopped = site.permits.get(second.id)
     assert stopped.status is PermitStatus.REVOKED and stopped.breach is not None
-    assert "ventilation stopped" in stopped.breach.reason
+    assert "ventilation stopped" in stopped.breach.reason and "通风已停止" in (stopped.stop_work or "")
     assert len(site.orders.got) == 2
 
 
@@ -297,7 +298,7 @@ def test_stop_work_plays_on_the_space_speaker_and_notifies_the_responsible_peopl
     site.air(T0 + 13 * MIN, h2s=30.0)
     [(speaker, command)] = sent
     assert speaker == "spk-1" and command.action == "play" and command.issued_by == f"permit:{permit.id}"
-    assert "H2S 30 ppm" in command.params["text"] and command.params["volume"] == 100
+    assert "硫化氢超限，30 ppm" in command.params["text"] and command.params["volume"] == 100
     [note] = response.recent(5)
     assert note.alarm_id == f"permit:{permit.id}" and note.channels == ["sms", "push"]
     assert [c.name for c in note.recipients] == ["物业值班", "社区值班"]
