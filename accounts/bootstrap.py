@@ -53,4 +53,3 @@ def start_accounts(accounts: AccountService, settings: Settings) -> None:
             "there is no user account: set SAFETWIN_AUTH__BOOTSTRAP_ADMIN_PASSWORD (or a secret file "
             "auth__bootstrap_admin_password) to create the first administrator"
         )
-

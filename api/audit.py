@@ -58,7 +58,7 @@ def audit_row(scope: Scope, status: int) -> AuditRow:
         method=scope["method"],
         path=scope["path"][:2000],
         status=status,
-        action=f"{scope['method']} {template}",
+        action=f"{scope['method']} {template if template.startswith(API_PREFIX) else API_PREFIX + template}",
         detail=detail,
     )
 

@@ -34,7 +34,7 @@ class Change:
     data: dict[str, Any]
 
 
-@dataclass
+@dataclass(eq=False)  # each subscriber is itself, kept in a set
 class _Subscriber:
     loop: asyncio.AbstractEventLoop
     queue: asyncio.Queue[Change] = field(default_factory=lambda: asyncio.Queue(QUEUE_MAX))

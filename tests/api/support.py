@@ -142,8 +142,11 @@ def batch_of(twin: Twin, readings: list[tuple[str, str, float, int]]) -> Reading
     return batch
 
 
-def make_parts(tmp: Path) -> Parts:
-    """A small twin with live values, one hour of CO history per minute, and ingest registries."""
+def make_parts(tmp: Path, accounts_url: str | None = None) -> Parts:
+    """A small twin with live values, one hour of CO history per minute, ingest registries and accounts.
+
+    Accounts live in a SQLite file in `tmp` unless `accounts_url` names another database.
+    """
     twin = Twin(parse_twin(TWIN_YAML, "test-twin.yaml"))
     live = LiveState(twin, offline_after_ms=120_000, clock_skew_warn_ms=300_000)
     history = DuckDBHistory(tmp / "history.duckdb")
@@ -213,7 +216,7 @@ def make_parts(tmp: Path) -> Parts:
             devices_online=sum(1 for st in live.devices.values() if st.online),
         )
 
-    accounts = open_accounts(twin, f"sqlite:///{tmp}/accounts.db")
+    accounts = open_accounts(twin, accounts_url or f"sqlite:///{tmp}/accounts.db")
     admin_key = accounts.create_key(ApiKeyIn(name="tests", role=Role.ADMINISTRATOR), "tests").key
     ctx = ApiContext(
         twin=twin,

@@ -1,0 +1,99 @@
+"""A world for access tests: the small twin with an emergency (alarm + work order) in each of its sites.
+
+Site `lj` (with buildings lj-b01, lj-b02 and a septic tank) and site `gs` (a construction yard).
+Accounts live in a SQLite file or a real PostgreSQL database.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import psycopg
+import pytest
+
+from accounts.roles import Role
+from alarms.manager import AlarmManager
+from api.app import create_api
+from api.changes import ChangeHub
+from core.alarms import Alarm, AlarmSignal, Severity, SignalKind, SourceKind
+from tests.api.support import Parts, make_parts, serve
+from tests.fixtures.postgres import PostgresServer
+from twin.twin import Twin
+
+# What a user of site gs must never see: ids and names of site lj that no request of theirs names.
+LJ_SECRETS = ("lj-co-02", "lj-fan-01", "lj-lel-01", "lj-gas-01", "lj-b02", "lj-septic-01", "澜景")
+
+
+def emergency(twin: Twin, device_id: str) -> AlarmSignal:
+    """An emergency on a device: it raises an alarm and a work order at once."""
+    place = twin.devices[device_id]
+    return AlarmSignal(
+        rule_id="co-garage",
+        rule_version=1,
+        rule_name="一氧化碳超标",
+        category="gas",
+        kind=SignalKind.FIRING,
+        severity=Severity.EMERGENCY,
+        source_kind=SourceKind.DEVICE,
+        source_id=device_id,
+        site=place.site,
+        building=place.building,
+        space=place.space,
+        ts=int(time.time() * 1000),
+        message=f"emergency at {device_id}",
+        evidence={"metric": "co", "value": 300.0},
+    )
+
+
+@dataclass
+class World:
+    base: str
+    parts: Parts
+    alarms: AlarmManager
+    hub: ChangeHub
+    lj_alarm: Alarm
+    gs_alarm: Alarm
+
+    def client(self, headers: dict[str, str]) -> httpx.Client:
+        return httpx.Client(base_url=f"{self.base}/api/v1", headers=headers, timeout=10, trust_env=False)
+
+
+@contextlib.contextmanager
+def open_world(tmp: Path, accounts_url: str | None = None) -> Iterator[World]:
+    """Serve the API over the world; closes everything afterwards."""
+    parts = make_parts(tmp, accounts_url)
+    manager = AlarmManager(parts.twin)
+    lj = manager.on_signal(emergency(parts.twin, "lj-co-01"))
+    gs = manager.on_signal(emergency(parts.twin, "gs-cam-01"))
+    assert lj is not None and gs is not None and lj.work_order_id and gs.work_order_id
+    hub = ChangeHub(parts.twin, parts.live)
+    ctx = dataclasses.replace(parts.ctx, alarms=manager, changes=hub)
+    try:
+        with serve(create_api(ctx)) as base:
+            yield World(base, parts, manager, hub, lj, gs)
+    finally:
+        parts.close()
+
+
+def accounts_url(request: pytest.FixtureRequest, name: str) -> Iterator[str | None]:
+    """None (a SQLite file) or a fresh PostgreSQL database's URL, dropped afterwards."""
+    if name == "sqlite":
+        yield None
+        return
+    server: PostgresServer = request.getfixturevalue("postgres_server")
+    database = server.create_database()
+    try:
+        yield server.url(database)
+    finally:
+        with contextlib.suppress(psycopg.Error):
+            server.drop_database(database)
+
+
+def headers_for(world: World, role: Role, **scope: object) -> dict[str, str]:
+    return world.parts.key_for(role, **scope)
