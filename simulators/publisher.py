@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 from core.contract import Topics, now_ms
 from core.settings import Settings
+from simulators.actuators import actuators_of
+from simulators.command_link import CommandLink
 from simulators.gateway import DevicePublisher
 from simulators.sensors import GasEvent, SensorFleet
 from twin.twin import Twin
@@ -158,9 +160,15 @@ async def run_simulator(
         sum(1 for pub in uplinks.route.values() if not pub.announce),
     )
     await uplinks.start()
+    # actuators answer commands (acks, retained state); without physics their gas readings do not change
+    link = CommandLink(
+        settings.mqtt, actuators_of(twin, None), now_ms, client_id=f"{sim.client_id}-actuators"
+    )
+    await asyncio.to_thread(link.start)
     try:
         await _schedule(fleet, uplinks, groups, sim.interval_s, stop)
     finally:
+        link.stop()
         await uplinks.stop()
         published, acked, _, dropped = uplinks.stats()
         log.info(
