@@ -9,7 +9,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +22,8 @@ from alarms.manager import AlarmManager
 from api.app import create_api
 from api.changes import ChangeHub
 from core.alarms import Alarm, AlarmSignal, Severity, SignalKind, SourceKind
+from core.contract import Topics
+from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult
 from tests.api.support import Parts, make_parts, serve
 from tests.fixtures.postgres import PostgresServer
 from twin.twin import Twin
@@ -73,12 +75,35 @@ def open_world(tmp: Path, accounts_url: str | None = None) -> Iterator[World]:
     gs = manager.on_signal(emergency(parts.twin, "gs-cam-01"))
     assert lj is not None and gs is not None and lj.work_order_id and gs.work_order_id
     hub = ChangeHub(parts.twin, parts.live)
-    ctx = dataclasses.replace(parts.ctx, alarms=manager, changes=hub)
+    ctx = dataclasses.replace(parts.ctx, alarms=manager, changes=hub, ingest=_ingest(parts, hub))
     try:
         with serve(create_api(ctx)) as base:
             yield World(base, parts, manager, hub, lj, gs)
     finally:
         parts.close()
+
+
+def _ingest(parts: Parts, hub: ChangeHub) -> Callable[[str, str, bytes], PipelineResult]:
+    """HTTP ingest as the runtime wires it: the pipeline, then history and the change hub."""
+    topics = Topics()
+    pipeline = IngestPipeline(
+        parts.twin,
+        parts.live,
+        topics,
+        max_payload_bytes=64 * 1024,
+        dead_letters=parts.dead_letters,
+        unregistered=parts.unregistered,
+    )
+
+    def ingest(kind: str, ident: str, payload: bytes) -> PipelineResult:
+        topic = topics.telemetry(ident) if kind == "telemetry" else topics.gateway_batch(ident)
+        result = pipeline.process([InboundMessage(topic, payload, int(time.time() * 1000))])
+        if result.readings:
+            parts.history.write(result.readings)
+        hub.on_pipeline_result(result)
+        return result
+
+    return ingest
 
 
 def accounts_url(request: pytest.FixtureRequest, name: str) -> Iterator[str | None]:
