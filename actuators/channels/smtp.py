@@ -41,6 +41,9 @@ class SmtpConfig(ChannelSettings):
         self.password_file = None
         if self.username is not None and self.password is None:
             raise ValueError(f"channel {self.name}: username is set but no password (or password_file)")
+        login = (self.username or "") + (self.password.get_secret_value() if self.password else "")
+        if not login.isascii():
+            raise ValueError(f"channel {self.name}: SMTP login sends user name and password as ASCII only")
         return self
 
     def build(self) -> Channel:

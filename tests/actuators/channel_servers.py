@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import email
 import email.policy
+import ssl
+import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from pathlib import Path
+from typing import Any, Literal
 
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult, LoginPassword
 
 from actuators.response import Notification
 from core.contract import now_ms
@@ -97,11 +101,49 @@ class _Mailbox:
         return "250 OK"
 
 
+def self_signed(tmp: Path) -> tuple[Path, Path]:
+    """A certificate for 127.0.0.1 and its key, made by the openssl command."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=127.0.0.1",
+         "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )  # fmt: skip
+    return cert, key
+
+
+def _accept(user: str, password: str) -> Callable[..., AuthResult]:
+    def check(server: Any, session: Any, envelope: Any, mechanism: str, data: Any) -> AuthResult:
+        ok = isinstance(data, LoginPassword) and (data.login, data.password) == (
+            user.encode(),
+            password.encode(),
+        )
+        return AuthResult(success=ok, handled=False)  # handled=False: the server answers 535 itself
+
+    return check
+
+
 @contextmanager
-def smtp_server() -> Iterator[tuple[int, list[tuple[list[str], EmailMessage]]]]:
+def smtp_server(
+    tls: Literal["none", "starttls", "ssl"] = "none",
+    cert: tuple[Path, Path] | None = None,
+    login: tuple[str, str] | None = None,
+) -> Iterator[tuple[int, list[tuple[list[str], EmailMessage]]]]:
     """A real SMTP server (aiosmtpd) on a free port; yields (port, received mails)."""
     box = _Mailbox()
-    controller = Controller(box, hostname="127.0.0.1", port=free_port())
+    context = None
+    if tls != "none":
+        assert cert is not None
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(*cert)
+    kwargs: dict[str, Any] = {}
+    if tls == "starttls":
+        kwargs.update(tls_context=context, require_starttls=True)
+    elif tls == "ssl":  # aiosmtpd counts only STARTTLS as TLS for AUTH; this socket is TLS from the start
+        kwargs.update(ssl_context=context, auth_require_tls=False)
+    if login is not None:
+        kwargs.update(authenticator=_accept(*login), auth_required=True)
+    controller = Controller(box, hostname="127.0.0.1", port=free_port(), **kwargs)
     controller.start()
     try:
         yield controller.port, box.mails

@@ -16,7 +16,9 @@ from actuators.channels.sms_http import SmsHttpConfig
 from actuators.channels.smtp import SmtpConfig
 from actuators.channels.webhook import WebhookConfig
 from actuators.response import Notification
-from tests.actuators.channel_servers import http_recorder, note, smtp_server
+from core.errors import SettingsError
+from safetwin.settings import load
+from tests.actuators.channel_servers import http_recorder, note, self_signed, smtp_server
 
 
 async def test_webhook_posts_the_notification_signed_with_the_secret() -> None:
@@ -74,6 +76,26 @@ async def test_smtp_mails_the_recipients_with_chinese_text_intact() -> None:
     assert n.text in msg.get_content()
     assert "化粪池硫化氢超标" in str(msg["Subject"])
     assert msg["From"] == "SafeTwin <st@example.org>"
+
+
+@pytest.mark.parametrize("security", ["starttls", "ssl"])
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+async def test_smtp_over_tls_with_a_login_from_a_secret_file(tmp_path: Path, security: str) -> None:
+    cert = self_signed(tmp_path)
+    (tmp_path / "smtp-password").write_text("p@ss w0rd\n")
+    with smtp_server(security, cert, login=("safetwin", "p@ss w0rd")) as (port, mails):  # type: ignore[arg-type]
+        config = {
+            "type": "smtp", "name": "mail", "host": "127.0.0.1", "port": port, "security": security,
+            "ca_file": str(cert[0]), "username": "safetwin", "password_file": str(tmp_path / "smtp-password"),
+            "from_address": "st@example.org",
+        }  # fmt: skip
+        channel = NotificationSettings.model_validate({"channels": [config]}).channels[0].build()
+        result = await channel.deliver(note(["email"]))
+        wrong = SmtpConfig.model_validate({**config, "password_file": None, "password": "nope"}).build()
+        refused = await wrong.deliver(note(["email"]))
+    assert result.ok, result.detail
+    assert len(mails) == 1
+    assert not refused.ok and not refused.retryable and "login refused" in refused.detail
 
 
 async def test_smtp_without_an_address_fails_without_retry_and_a_dead_server_with_retry() -> None:
@@ -157,7 +179,40 @@ def test_settings_pick_the_driver_by_type_and_refuse_bad_configs(tmp_path: Path)
         {"channels": [{"type": "webhook", "name": "h", "url": "ftp://x/"}]},
         {"channels": [{"type": "webhook", "name": "h", "url": "http://x/"}] * 2},
         {"channels": [{"type": "smtp", "name": "m", "host": "h", "from_address": "a@b.c", "username": "u"}]},
+        {
+            "channels": [
+                {
+                    "type": "smtp",
+                    "name": "m",
+                    "host": "h",
+                    "from_address": "a@b.c",
+                    "username": "u",
+                    "password": "密码",
+                }
+            ]
+        },
     ]
     for raw in bad:
         with pytest.raises(ValidationError):
             NotificationSettings.model_validate(raw)
+
+
+def test_channels_come_from_the_environment_with_secrets_from_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "token").write_text("Bearer from-a-file\n")
+    channels = [{"type": "sms_http", "name": "sms", "url": "https://sms.example.org/send",
+                 "auth_token_file": str(tmp_path / "token")}]  # fmt: skip
+    monkeypatch.setenv("SAFETWIN_NOTIFICATIONS__CHANNELS", json.dumps(channels))
+    monkeypatch.setenv("SAFETWIN_NOTIFICATIONS__MAX_ATTEMPTS", "5")
+    monkeypatch.setenv("SAFETWIN_PERMITS__VENTILATION_MIN_S", "900")
+    settings = load()
+    [sms] = settings.notifications.channels
+    assert isinstance(sms, SmsHttpConfig) and sms.auth_token is not None
+    assert sms.auth_token.get_secret_value() == "Bearer from-a-file"
+    assert settings.notifications.max_attempts == 5 and settings.permits.ventilation_min_s == 900
+    monkeypatch.setenv(
+        "SAFETWIN_NOTIFICATIONS__CHANNELS", json.dumps([{**channels[0], "url": "sms.example.org"}])
+    )
+    with pytest.raises(SettingsError, match=r"notifications\.channels"):
+        load()
