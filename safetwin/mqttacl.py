@@ -26,7 +26,7 @@ from twin.kinds import ACTUATOR_KINDS, DeviceKind
 from twin.twin import Twin
 
 WORKER_USER = "safetwin"  # ingest, rules, alarms, actuators (and everything in `--role all`)
-API_USER = "safetwin-api"  # API and dashboard: reads live data, publishes nothing
+API_USER = "safetwin-api"  # API and dashboard: reads live data, publishes only dead letters
 VISION_USER = "safetwin-vision"  # video analytics: publishes detections of the cameras it analyses
 SIMULATOR_USER = "safetwin-sim"  # the device simulators: may speak for any device (not for production)
 HEALTH_USER = "safetwin-health"  # the broker's own health check: reads $SYS/broker/uptime only
@@ -113,9 +113,10 @@ def service_grants(twin: Twin, topics: Topics) -> list[Grant]:
         Grant(
             WORKER_USER,
             read=[f"{root}/#", f"$share/+/{root}/#"],
-            write=[f"{root}/{t}/+" for t in published] + [f"{root}/ops/#"],
+            write=[f"{root}/{t}/+" for t in published],
         ),
-        Grant(API_USER, read=[f"{root}/#"], write=[f"{root}/ops/#"]),
+        # the api role's own subscription re-announces the dead letters it sees, as ingest does
+        Grant(API_USER, read=[f"{root}/#"], write=[f"{root}/deadletter/+"]),
         Grant(VISION_USER, read=[f"{root}/access/+"], write=[topics.detection(c) for c in cameras]),
         Grant(
             SIMULATOR_USER,
