@@ -103,6 +103,16 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         settings.simulator.gateway_batch = True
     if args.interval:
         settings.simulator.interval_s = args.interval
+    if args.devices or args.rate:
+        return commands.scale_command(
+            settings,
+            Path(args.twin or settings.twin.path),
+            args.devices or 1000,
+            args.rate or 1000.0,
+            batch=args.batch,
+            count=args.count,
+            duration_s=args.duration,
+        )
     if args.scenario:
         twin_path = Path(args.twin or settings.twin.path)
         return commands.scenario_main(settings, args.scenario, twin_path, args.speed, args.interval)
@@ -180,6 +190,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--speed", type=float, help="Scenario time acceleration: simulated seconds per wall second"
     )
     sim.add_argument("--list-scenarios", action="store_true", help="List the shipped scenarios")
+    sim.add_argument("--devices", type=int, help="Scale mode: number of simulated devices")
+    sim.add_argument("--rate", type=float, help="Scale mode: readings per second, all devices together")
+    sim.add_argument(
+        "--batch", type=int, nargs="?", const=500, default=0, help="Scale mode: gateway batches of N readings"
+    )
+    sim.add_argument("--count", type=int, help="Scale mode: stop after this many readings")
     sim.set_defaults(func=cmd_simulate)
     chk = sub.add_parser("check-twin", help=cmd_check_twin.__doc__)
     chk.add_argument("file", type=Path)

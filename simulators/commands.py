@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
+from core.errors import SettingsError
 from core.settings import Settings
 from simulators.plan import check_against_twin
 from simulators.scenario import list_scenarios, load_scenario
@@ -35,3 +36,23 @@ def scenario_main(
     return run_scenario_main(
         settings, scenario, twin, speed=speed, interval_s=interval_s, out=lambda line: print(line, flush=True)
     )
+
+
+def scale_command(
+    settings: Settings,
+    twin_path: Path | None,
+    devices: int,
+    rate: float,
+    *,
+    batch: int,
+    count: int | None,
+    duration_s: float | None,
+) -> int:
+    """Scale mode from the command line: bounded by count or duration (one of them is required)."""
+    from simulators.scale import ScalePlan, scale_main
+
+    if count is None and duration_s is None:
+        raise SettingsError("scale mode needs a bound: --count C or --duration S")
+    plan = ScalePlan(devices=devices, rate=rate, batch=batch, count=count, duration_s=duration_s)
+    twin = Twin(load_twin_file(twin_path)) if twin_path is not None and twin_path.exists() else None
+    return scale_main(settings.mqtt, plan, twin, client_id=f"{settings.simulator.client_id}-scale")
