@@ -169,3 +169,33 @@ async def test_alarm_notifications_show_their_delivery_in_the_actuator_records()
     [shown] = response.recent(10)
     assert shown.outcomes[0].driver == "gw" and shown.outcomes[0].status == "delivered"
     assert b"13900000000" in sms.requests[0].body
+
+
+async def test_one_driver_serving_several_requested_channels_sends_once() -> None:
+    records = Records()
+    with http_recorder() as hook:
+        cfg = settings(
+            {"type": "webhook", "name": "ioc", "url": hook.url, "serves": ["sms", "push", "webhook"]}
+        )
+        notifier = Notifier(cfg, on_update=records)
+        n = note(["sms", "push"])
+        async with running(notifier):
+            notifier.submit(n)
+            await eventually(records.settled(n.id), what="settled")
+    assert len(hook.requests) == 1
+    assert [(o.channel, o.driver, o.status) for o in records.by_id[n.id].outcomes] == [
+        ("sms", "ioc", "delivered"),
+        ("push", "ioc", "delivered"),
+    ]
+
+
+def test_a_full_queue_fails_the_oldest_notification_visibly() -> None:
+    records = Records()
+    notifier = Notifier(settings({"type": "webhook", "name": "h", "url": "http://127.0.0.1:1/"}, queue_max=2))
+    notifier.on_update = records
+    first, second, third = note(["webhook"]), note(["webhook"]), note(["webhook"])
+    for n in (first, second, third):
+        notifier.submit(n)  # the notifier is not running: nothing is sent yet
+    [dropped] = records.by_id.values()
+    assert dropped.id == first.id and not dropped.delivered
+    assert dropped.outcomes[0].status == "failed" and "queue full" in dropped.outcomes[0].detail
