@@ -75,13 +75,13 @@ def scale_devices(twin: Twin | None, n: int) -> list[tuple[str, str]]:
             if metric is not None:
                 known.append((d.device_id, metric))
     out = known[:n]
-    if len(out) < n:
+    if len(out) < n and twin is not None:
         log.warning(
             "the twin has %d sensors; %d synthetic devices (scale-NNNNNN) are unregistered",
             len(known),
             n - len(out),
         )
-        out += [(f"scale-{i:06d}", "co") for i in range(1, n - len(out) + 1)]
+    out += [(f"scale-{i:06d}", "co") for i in range(1, n - len(out) + 1)]
     return out
 
 
