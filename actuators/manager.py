@@ -23,7 +23,6 @@ from actuators.publisher import new_correlation_id
 from actuators.recorder import CommandRecorder
 from actuators.records import (
     IN_FLIGHT,
-    ActuatorView,
     CommandDetail,
     CommandRecord,
     CommandState,
@@ -125,6 +124,9 @@ class CommandManager:
         place = self.place(device_id)
         driver = self.drivers[place.kind.value]
         params = driver.validate(device_id, action, params)
+        # Evidence comes from the alarm manager, which may call us under its own lock (broadcasts):
+        # ask it before taking ours, and only for the commands that need it, so the locks never cross.
+        evidence = self.evidence(place) if driver.needs_evidence(action, params) else frozenset()
         with self._lock:
             live = self._live[device_id]
             manual = issued_by.startswith("user:")
@@ -145,7 +147,7 @@ class CommandManager:
                 expires_ts=ts,
                 verify=verify,
             )
-            why = self._refusal(place, driver, live, action, params, manual, ts)
+            why = self._refusal(place, driver, live, action, params, manual, evidence, ts)
             if why is not None:
                 rec = self._open(base.model_copy(update={"state": CommandState.REFUSED, "detail": why}), why)
                 log.warning("command to %s refused: %s", device_id, why)
@@ -191,6 +193,7 @@ class CommandManager:
         action: str,
         params: dict[str, Any],
         manual: bool,
+        evidence: frozenset[str],
         ts: int,
     ) -> str | None:
         if not manual and live.override_until is not None and live.override_until > ts:
@@ -200,7 +203,7 @@ class CommandManager:
         situation = Situation(
             lel_pct=self.verifier.lel(place.space),
             lel_limit=self.settings.lel_interlock_pct,
-            evidence=self.evidence(place),
+            evidence=evidence,
             evidence_needed=self.settings.evacuation_sources,
         )
         ex = place.spec.meta.get("explosion_proof")
@@ -390,33 +393,6 @@ class CommandManager:
 
     def live(self, device_id: str) -> Live:
         return self._live[device_id]
-
-    def views(self) -> list[ActuatorView]:
-        """Every actuator with its reported state, override and suspect flag."""
-        with self._lock:
-            out = []
-            for dev, place in self.places.items():
-                live, driver = self._live[dev], self.drivers[place.kind.value]
-                ex = place.spec.meta.get("explosion_proof")
-                wanted = self.automatic(dev)
-                out.append(
-                    ActuatorView(
-                        device_id=dev,
-                        kind=place.kind.value,
-                        space=place.space,
-                        online=live.online,
-                        state=live.state,
-                        state_ts=live.state_ts,
-                        active_since_ts=live.active_since,
-                        explosion_proof=bool(ex) if ex is not None else driver.config.explosion_proof,
-                        override_until_ts=live.override_until,
-                        override_by=live.override_by,
-                        automatic={"action": wanted[0], "params": wanted[1]} if wanted else None,
-                        suspect=self.suspects.get(dev),
-                        last_command=live.last_command,
-                    )
-                )
-            return out
 
     def failed_devices(self) -> set[str]:
         with self._lock:

@@ -11,7 +11,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from actuators.publisher import CommandPublisher, new_correlation_id
+from actuators.manager import CommandSink
+from actuators.publisher import new_correlation_id
 from core.alarms import Alarm
 from core.contract import Command, now_ms
 from twin.kinds import DeviceKind
@@ -53,9 +54,7 @@ class Notification(BaseModel):
 class ActuatorResponse:
     """Implements the alarm domain's ResponseSink over the command publisher."""
 
-    def __init__(
-        self, twin: Twin, commands: CommandPublisher, *, volume: int = 80, ttl_s: float = 60
-    ) -> None:
+    def __init__(self, twin: Twin, commands: CommandSink, *, volume: int = 80, ttl_s: float = 60) -> None:
         self.twin = twin
         self.commands = commands
         self.volume = volume

@@ -13,20 +13,23 @@ from typing import Any, Protocol
 from pydantic import ValidationError
 
 from actuators.actions import ActionRunner
-from actuators.errors import CommandNotFound
+from actuators.errors import ActuatorError, CommandNotFound, CommandRefused
 from actuators.manager import CommandManager
 from actuators.publisher import CommandPublisher
 from actuators.recorder import CommandRecorder, CommandStore
 from actuators.records import ActuatorView, CommandDetail, CommandRecord, CommandState, CommandTransition
 from actuators.settings import ActuatorSettings
 from core.alarms import Alarm, AlarmSignal, AlarmState
-from core.contract import ActuatorState, AvailabilityState, CommandAck, now_ms
+from core.contract import ActuatorState, AvailabilityState, Command, CommandAck, now_ms
 from ingest.pipeline import PipelineResult
 from rules.model import Rule
 from twin.twin import DevicePlace, Twin
 
 log = logging.getLogger(__name__)
 
+RESTORE_WINDOW_S = (
+    7 * 86_400
+)  # commands this recent are looked at on start (an override lasts a week at most)
 NOT_EVIDENCE = frozenset({"actuator", "offline", "sensor_fault", "maintenance"})
 
 
@@ -50,6 +53,32 @@ class CommandArchive(CommandStore, Protocol):
         limit: int = 100,
         offset: int = 0,
     ) -> tuple[list[CommandRecord], int]: ...
+
+
+class TrackedCommands:
+    """A command sink that takes commands through the lifecycle (stored, retried, followed).
+
+    For the graded response's broadcasts: a command the lifecycle cannot take (not an actuator it
+    knows) goes straight to the publisher; one a manual override refuses waits for the person.
+    """
+
+    def __init__(self, manager: CommandManager, publisher: CommandPublisher) -> None:
+        self.manager, self.publisher = manager, publisher
+
+    def send(self, device_id: str, command: Command) -> None:
+        try:
+            self.manager.submit(
+                device_id,
+                command.action,
+                dict(command.params),
+                issued_by=command.issued_by,
+                reason="graded response",
+            )
+        except CommandRefused as err:
+            log.warning("%s", err)
+        except ActuatorError as err:
+            log.error("%s to %s not tracked (%s); sent directly", command.action, device_id, err)
+            self.publisher.send(device_id, command)
 
 
 class ActuatorService:
@@ -78,6 +107,7 @@ class ActuatorService:
             automatic=self._wanted,
         )
         self.runner = ActionRunner(twin, self.manager, rule_of)
+        self.tracked = TrackedCommands(self.manager, publisher)
         publisher.on_answer = self.on_answer
 
     def _wanted(self, device_id: str) -> tuple[str, dict[str, Any]] | None:
@@ -91,6 +121,12 @@ class ActuatorService:
             self.store.open()
         if self.recorder is not None:
             self.recorder.start()
+        if self.store is not None:  # continue where the last run stopped
+            now = now_ms()
+            since = now - int(RESTORE_WINDOW_S * 1000)
+            recent, _ = self.store.list_commands(since_ts=since, limit=10_000)
+            with self.manager._lock:
+                self.manager.supervisor.continue_after_restart(recent[::-1], now)
 
     def close(self) -> None:
         """Write what waits, then close the store (blocking)."""
@@ -210,7 +246,30 @@ class ActuatorService:
 
     def actuators(self) -> list[ActuatorView]:
         """Every actuator: reported state, override in force, suspect flag."""
-        return self.manager.views()
+        m = self.manager
+        with m._lock:
+            return [self._view(dev, place) for dev, place in m.places.items()]
+
+    def _view(self, dev: str, place: DevicePlace) -> ActuatorView:
+        m = self.manager
+        live, driver = m.live(dev), m.drivers[place.kind.value]
+        ex = place.spec.meta.get("explosion_proof")
+        wanted = self._wanted(dev)
+        return ActuatorView(
+            device_id=dev,
+            kind=place.kind.value,
+            space=place.space,
+            online=live.online,
+            state=live.state,
+            state_ts=live.state_ts,
+            active_since_ts=live.active_since,
+            explosion_proof=bool(ex) if ex is not None else driver.config.explosion_proof,
+            override_until_ts=live.override_until,
+            override_by=live.override_by,
+            automatic={"action": wanted[0], "params": wanted[1]} if wanted else None,
+            suspect=m.suspects.get(dev),
+            last_command=live.last_command,
+        )
 
     def suspects(self) -> dict[str, str]:
         """Devices (actuators and sensors) marked suspect by a failed closed-loop check, with why."""

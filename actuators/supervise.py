@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from typing import TYPE_CHECKING
 
-from actuators.records import CommandRecord, CommandState
+from actuators.records import IN_FLIGHT, CommandRecord, CommandState
 from actuators.signals import space_signal
 from actuators.verify import Expectation
 from core.records import ReadingBatch
@@ -116,6 +116,23 @@ class Supervisor:
             self.m.signal(
                 space_signal(self.m.twin, space, False, ts, "the alarm that asked for it cleared", {})
             )
+
+    def continue_after_restart(self, records: list[CommandRecord], ts: int) -> None:
+        """Stored commands from before a restart: in-flight ones end, overrides still running go on."""
+        m = self.m
+        for rec in records:
+            if rec.device_id not in m.places:
+                continue
+            live = m.live(rec.device_id)
+            if rec.state in IN_FLIGHT:
+                m._records[rec.correlation_id] = rec
+                note = "SafeTwin restarted before the outcome; the device's retained state shows what it did"
+                m.transition(rec, CommandState.EXPIRED, ts, "system", note)
+            running = rec.override_until_ts is not None and rec.override_until_ts > ts and rec.operator
+            if running and (
+                live.override_until is None or (rec.override_until_ts or 0) > live.override_until
+            ):
+                live.override_until, live.override_by = rec.override_until_ts, rec.operator
 
     # --- time ---------------------------------------------------------------------------------
 

@@ -80,6 +80,7 @@ class Operations:
             rule_of=self._rule_of,
             open_alarms=self.alarms.open_alarms,
         )
+        self.response.commands = self.actuators.tracked  # broadcasts are followed and stored too
         self._on_signals = on_signals
         self.rule_errors = 0
         self.notifier = Notifier(settings.notifications, on_update=self.response.update)

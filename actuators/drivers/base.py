@@ -83,6 +83,10 @@ class Driver:
         """Whether a reported state shows the command took effect."""
         return all(state.get(k) == v for k, v in params.items())
 
+    def needs_evidence(self, action: str, params: dict[str, Any]) -> bool:
+        """Whether the command needs independent evidence of an emergency (an evacuation broadcast)."""
+        return False
+
     def expected_state(self, action: str, params: dict[str, Any]) -> dict[str, Any]:
         """The state a device is in once it carried the command out (until it reports its own)."""
         return dict(params)

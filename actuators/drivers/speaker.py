@@ -41,6 +41,9 @@ class SpeakerDriver(Driver):
     def restore(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return None if state.get("playing") else ("stop", {})
 
+    def needs_evidence(self, action: str, params: dict[str, Any]) -> bool:
+        return self.evacuation(action, params)
+
     def evacuation(self, action: str, params: dict[str, Any]) -> bool:
         """Whether the command is an evacuation broadcast."""
         presets = getattr(self.config, "evacuation_presets", [])
