@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tests.api.support import dev_login
 from tests.fixtures.mosquitto import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +62,9 @@ def test_run_with_simulators_serves_live_data_and_stops_on_ctrl_c(tmp_path: Path
         base = f"http://127.0.0.1:{api_port}"
         status: dict[str, object] = {}
         deadline = time.monotonic() + 30
+        admin = dev_login(base)  # the development administrator the process created
         while time.monotonic() < deadline:
-            status = httpx.get(f"{base}/api/v1/status", timeout=30).json()
+            status = httpx.get(f"{base}/api/v1/status", timeout=30, headers=admin).json()
             ingest = status["ingest"]
             assert isinstance(ingest, dict)
             if ingest["accepted_readings"] > 100:

@@ -14,6 +14,7 @@ import pytest
 from core.alarms import AlarmState
 from core.contract import now_ms
 from safetwin.runtime import SafeTwin
+from tests.api.support import adev_login
 from tests.fixtures.mosquitto import MosquittoBroker
 from tests.helpers import Publisher, eventually
 from tests.ingest.test_end_to_end import make_settings
@@ -57,7 +58,8 @@ async def with_api(
     task = asyncio.create_task(app.run(api=True, dashboard=False))
     try:
         await asyncio.wait_for(app.ready.wait(), 20)
-        async with httpx.AsyncClient(base_url=f"{app.api_url}/api/v1", timeout=10) as client:
+        headers = await adev_login(app.api_url or "")
+        async with httpx.AsyncClient(base_url=f"{app.api_url}/api/v1", timeout=10, headers=headers) as client:
             yield app, client
     finally:
         app.stopping.set()
@@ -99,7 +101,10 @@ async def test_rules_created_edited_overridden_and_deleted_through_the_api(
             )
             assert edited.status_code == 200 and edited.json()["rule"]["version"] == 2
             versions = (await api.get("/rules/b1-co-strict/versions")).json()
-            assert [(v["version"], v["actor"]) for v in versions] == [(1, "管理员"), (2, "管理员")]
+            assert [(v["version"], v["actor"]) for v in versions] == [
+                (1, "admin"),
+                (2, "admin"),
+            ]  # who logged in, not the body's user
             await eventually(
                 lambda: not active(app, "b1-co-strict"), what="the replaced version's alarm resolves"
             )
