@@ -417,6 +417,13 @@ def centre(g: Gen, code: str, community: str, idx: int, at: Spot) -> CommentedMa
     return building(g, bid, f"{community}党群服务中心", at, above=4, below=0, floors=floors, big=True)
 
 
+def ex_rated(devs: list[CommentedMap]) -> None:
+    """Fans and relays in confined spaces are explosion-proof (they may be switched in methane)."""
+    for dev in devs:
+        if dev["kind"] in ("fan", "relay"):
+            dev["meta"]["explosion_proof"] = True
+
+
 def confined(g: Gen, code: str, at: Spot) -> list[CommentedMap]:
     """Septic tanks and sewer wells: gas detection, ventilation, disinfection, biodegradation."""
     out: list[CommentedMap] = []
@@ -430,6 +437,7 @@ def confined(g: Gen, code: str, at: Spot) -> list[CommentedMap]:
         devs += [g.device(sid, "relay", f"{i}号化粪池"), g.device(sid, "relay", f"{i}号化粪池")]
         devs[-2]["name"], devs[-1]["name"] = f"{i}号化粪池消毒系统", f"{i}号化粪池生物降解系统"
         devs[-2]["meta"]["drives"], devs[-1]["meta"]["drives"] = "disinfection", "biodegradation"
+        ex_rated(devs)
         via(gw, devs)
         out.append(space(sid, f"{i}号化粪池", "septic_tank", devs, confined=True, location=where))
     for i in range(1, 4):
@@ -440,6 +448,7 @@ def confined(g: Gen, code: str, at: Spot) -> list[CommentedMap]:
         else:
             devs = [g.device(sid, k, f"W-{i:02d}污水井") for k in ("h2s_sensor", "ch4_sensor", "o2_sensor")]
         devs.append(g.device(sid, "fan" if i == 1 else "relay", f"W-{i:02d}污水井"))
+        ex_rated(devs)
         via(gw, devs)
         out.append(space(sid, f"W-{i:02d}污水井", "sewer_well", devs, confined=True, location=where))
     return out
