@@ -96,6 +96,23 @@ class WorkerOwnedWrites:
         await self.app(scope, receive, send)
 
 
+class ProbesOnly:
+    """ASGI middleware of the vision role: health and metrics answer; anything else is 503 problem+json."""
+
+    OPEN = ("/api/v1/health", "/api/v1/health/ready", "/metrics")
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        path: str = scope.get("path", "")
+        if scope["type"] != "http" or path in self.OPEN:
+            await self.app(scope, receive, send)
+            return
+        detail = "this SafeTwin process runs the vision role: it serves only health and /metrics"
+        await problem_response(503, detail, path)(scope, receive, send)
+
+
 def _load_alarms(app: SafeTwin, store: SqlOpsStore) -> AlarmManager:
     manager = AlarmManager(app.twin, app.settings.alarms)  # no sink, no writer: a read-only view
     manager.load(store)
@@ -174,14 +191,14 @@ def vision_status(app: SafeTwin) -> SystemStatus:
 async def run_vision(app: SafeTwin) -> None:
     """The vision role until `app.stopping` is set: the cameras, with health and metrics on the API port."""
     ctx = dataclasses.replace(
-        app.api_context(), alarms=None, rules=None, notifications=None, status=lambda: vision_status(app)
+        app.api_context(), alarms=None, rules=None, notifications=None, accounts=None, role="vision"
     )
-    ctx.role = "vision"
+    ctx.status = lambda: vision_status(app)
     async with asyncio.TaskGroup() as tg:
         tasks = [tg.create_task(app.loop_lag.run(), name="loop-lag")]
         tasks.append(tg.create_task(_vision_ready(app), name="ready"))
         vision = tg.create_task(app.vision.run(app.stopping), name="vision")
-        server = tg.create_task(app.serve_api(False, ctx), name="api")
+        server = tg.create_task(app.serve_api(False, ctx, ProbesOnly), name="api")
         await app.stopping.wait()
         await _stop(app, tasks, server, vision)
     app.state.close()

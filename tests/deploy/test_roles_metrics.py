@@ -12,6 +12,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from core.settings import DEV_PASSWORDS
 from safetwin.roles import Role
 from safetwin.runtime import SafeTwin
 from safetwin.settings import SafeTwinSettings
@@ -50,6 +51,15 @@ def scrape(text: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
         for s in family.samples:
             out[(s.name, tuple(sorted(s.labels.items())))] = s.value
     return out
+
+
+async def admin(client: httpx.AsyncClient) -> dict[str, str]:
+    """Log in as the development administrator."""
+    answer = await client.post(
+        "/api/v1/auth/login", json={"username": "admin", "password": DEV_PASSWORDS["admin"]}
+    )
+    answer.raise_for_status()
+    return {"Authorization": f"Bearer {answer.json()['token']}"}
 
 
 async def get(app: SafeTwin, path: str) -> httpx.Response:
@@ -119,6 +129,7 @@ async def test_api_role_shows_live_state_and_leaves_changes_to_the_worker(
         assert api.writer.status().written_points == 0  # the api role writes no history
         assert api.ops.rules.rules() and not api.ops.alarms.open_alarms()  # nor evaluates rules
         async with httpx.AsyncClient(base_url=api.api_url or "") as client:
+            client.headers.update(await admin(client))  # accounts are shared through PostgreSQL
             assert (await client.get("/api/v1/alarms")).status_code == 200
             refused = await client.post("/api/v1/alarms/any/acknowledge", json={"user": "op"})
             assert refused.status_code == 503 and "worker" in refused.json()["detail"]
@@ -126,6 +137,23 @@ async def test_api_role_shows_live_state_and_leaves_changes_to_the_worker(
             m = scrape((await client.get("/metrics")).text)
             assert m[("safetwin_role_info", (("role", "api"),))] == 1
         async with httpx.AsyncClient(base_url=worker.api_url or "") as client:
+            client.headers.update(await admin(client))
             owned = await client.post("/api/v1/alarms/any/acknowledge", json={"user": "op"})
             assert owned.status_code == 404  # the worker owns alarms: this one just does not exist
             assert (await client.get("/")).status_code == 404  # no dashboard on a worker
+
+
+async def test_vision_role_serves_health_and_metrics_only(tmp_path: Path, mosquitto: MosquittoBroker) -> None:
+    settings = make_settings(tmp_path, mosquitto.url)
+    settings.vision.workers = 1
+    async with serving(settings, "vision") as app:
+        assert app.vision.publisher.status.connected and not app.subscriber.status.connected
+        ready = await get(app, "/api/v1/health/ready")
+        assert ready.status_code == 200 and ready.json()["role"] == "vision"
+        m = scrape((await get(app, "/metrics")).text)
+        assert (
+            m[("safetwin_role_info", (("role", "vision"),))] == 1 and m[("safetwin_mqtt_connected", ())] == 1
+        )
+        for path in ("/api/v1/alarms", "/api/v1/twin", "/api/v1/devices"):  # nothing else, not even read
+            answer = await get(app, path)
+            assert answer.status_code == 503 and "vision role" in answer.json()["detail"]

@@ -14,9 +14,11 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import SecretStr
 
-from core.contract import Topics
-from core.settings import MqttAuthSettings
+from core.contract import Topics, now_ms
+from core.settings import MqttAuthSettings, MqttSettings
 from safetwin import mqttacl
+from simulators.gateway import DevicePublisher
+from simulators.sensors import Reading
 from tests.fixtures.mosquitto import MosquittoBroker, TlsFiles, _require_mosquitto
 from tests.helpers import eventually, unique_prefix
 from tests.ingest.test_end_to_end import make_settings, running
@@ -226,3 +228,32 @@ async def test_safetwin_over_mqtts_with_generated_credentials(tmp_path: Path, pr
             assert "co" not in app.live.view("co-2").values
     finally:
         b.stop()
+
+
+@pytest.mark.parametrize("per_device", [False, True])
+def test_the_simulator_connects_with_its_account_or_as_each_device(
+    broker: MosquittoBroker, prefix: str, per_device: bool
+) -> None:
+    """The simulated fleet's client, logged in as `safetwin-sim` or with a device's own password."""
+    t = Topics(prefix)
+    if per_device:
+        user, password = "gw-1", mqttacl.device_password(SECRET, "gw-1")
+    else:
+        user, password = (
+            mqttacl.SIMULATOR_USER,
+            mqttacl.service_passwords(_auth(), True)[mqttacl.SIMULATOR_USER],
+        )
+    mqtt = MqttSettings(url=broker.url, username=user, password=SecretStr(password), topic_prefix=prefix)
+    ingest = worker(broker)
+    ingest.subscribe(f"{t.root}/#")
+    sim = DevicePublisher(mqtt, gateway_id="gw-1", client_id=f"sim-{prefix}", topics=t)
+    try:
+        sim.start(["gas-9"])  # retained births of the gateway and its device
+        assert sim.wait_connected(10)
+        sim.publish_batch("gw-1", [Reading("gas-9", now_ms(), {"co": 1.0})])
+        assert sim.wait_all_published(10)
+        received = {ingest.next()[0] for _ in range(3)}
+        assert received == {t.availability("gw-1"), t.availability("gas-9"), t.gateway_batch("gw-1")}
+    finally:
+        sim.stop()
+        ingest.close()
