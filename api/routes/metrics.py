@@ -7,6 +7,7 @@ as in the tests, do not clash.  Counters are the process's own totals since it s
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -113,10 +114,13 @@ def command_counts(ctx: ApiContext) -> Mapping[str, int]:
     counts = getattr(service, "command_counts", None)
     if callable(counts):
         return dict(counts())
-    records = getattr(getattr(service, "manager", None), "_records", None)
-    if isinstance(records, Mapping):
-        return Counter(str(getattr(r, "state", "unknown")) for r in list(records.values()))
-    return {}
+    manager = getattr(service, "manager", None)
+    records = getattr(manager, "_records", None)  # the command manager's records until it counts itself
+    if not isinstance(records, Mapping):
+        return {}
+    with getattr(manager, "_lock", None) or contextlib.nullcontext():
+        states = [str(getattr(r, "state", "unknown")) for r in records.values()]
+    return Counter(states)
 
 
 def _alarm_counts(ctx: ApiContext) -> Counter[tuple[str, str]]:
