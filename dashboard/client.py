@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 
@@ -18,6 +19,7 @@ Json = dict[str, Any]
 
 PAGE = 1000  # devices per API request (the API's largest page)
 MAX_DEVICES = 2000  # the overview lists at most this many; the map view will aggregate instead
+OPERATOR_HEADER = "X-SafeTwin-Operator"  # who gives a manual command (until accounts name the user)
 # Who the dashboard acts as where the API has no accounts (GET /auth/me answers 404): development.
 DEVELOPMENT_USER: dict[str, Any] = {"username": "", "role": "development", "permissions": ["*"]}
 
@@ -58,9 +60,9 @@ class ApiClient:
         """GET an API path (under /api/v1); raises ApiError on an error status."""
         return self._get(path, **{k: v for k, v in params.items() if v is not None})
 
-    def post(self, path: str, body: Json) -> Json:
+    def post(self, path: str, body: Json, headers: dict[str, str] | None = None) -> Json:
         """POST JSON to an API path; raises ApiError with the problem's detail on an error status."""
-        response = self._http.post(path, json=body)
+        response = self._http.post(path, json=body, headers=headers)
         if response.is_error:
             raise ApiError(_problem_detail(response), status=response.status_code)
         result: Json = response.json()
@@ -100,9 +102,11 @@ class ApiClient:
             return dict(DEVELOPMENT_USER)
         return result
 
-    def command(self, device_id: str, body: Json) -> Json:
-        """POST a command {action, params, reason, expires_in_s} to an actuator; the API's command state."""
-        return self.post(f"/devices/{device_id}/commands", body)
+    def command(self, device_id: str, body: Json, operator: str = "") -> Json:
+        """POST a command {action, params, reason, expires_in_s} to an actuator; the API's command record."""
+        # Headers are ASCII: the operator's (often Chinese) name goes percent-encoded.
+        headers = {OPERATOR_HEADER: quote(operator)} if operator else None
+        return self.post(f"/devices/{device_id}/commands", body, headers)
 
     def order_step(self, order_id: str, step: str, body: Json) -> Json:
         """POST one step of a work order's flow (sign, assign, handle, verify, close); the order after it."""

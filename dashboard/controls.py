@@ -2,8 +2,10 @@
 
 The panel sits beside the drill-down and floor view, outside their 2 s refresh, so what a person types
 is not redrawn away.  A command is POST /devices/{id}/commands with {action, params, reason,
-expires_in_s} in the contract's vocabulary (core.contract.COMMAND_PARAMS); the API checks interlocks
-and permissions and answers with the command's state or a problem detail.
+expires_in_s} in the contract's vocabulary (core.contract.COMMAND_PARAMS), `expires_in_s` being how
+long a manual override holds (none: a one-off that rules may change), sent as the operator named in
+the top bar; the API checks interlocks and permissions and answers with the command's state or a
+problem detail.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from dashboard.fmt import data_attrs
 from dashboard.i18n import lang_of, t, word
 
 ACTUATOR_KINDS = ("fan", "relay", "valve", "speaker")
-EXPIRES_IN_S = 120  # a command not delivered within two minutes is stale: the device must drop it
+HOLDS_S = (0, 600, 1800, 7200)  # manual override: 0 one-off (rules may change it), else seconds held
 PRESETS = ("evacuate", "keep_out", "ventilate", "wear_helmet")
 # op -> (kind, action, fixed params); fields typed in the panel are added by command_body
 OPS: dict[str, tuple[str, str, Json]] = {
@@ -47,7 +49,8 @@ def command_body(op: str, fields: Json, reason: str) -> Json:
         params.update({"text": text} if text else {"preset": fields.get("preset") or PRESETS[0]})
         params["volume"] = int(fields.get("volume") or 80)
         params["repeat"] = int(fields.get("repeat") or 1)
-    return {"action": action, "params": params, "reason": reason, "expires_in_s": EXPIRES_IN_S}
+    hold = int(fields.get("hold") or 0)
+    return {"action": action, "params": params, "reason": reason, "expires_in_s": hold or None}
 
 
 def state_text(device: Json, lang: str) -> str:
@@ -122,17 +125,19 @@ def _fields(kind: str, lang: str) -> list[Any]:
     ]
 
 
+def _hold(lang: str) -> dcc.RadioItems:
+    options = [{"label": t("ctl.hold.once", lang), "value": 0}]
+    options += [{"label": t("ctl.hold.min", lang, n=h // 60), "value": h} for h in HOLDS_S if h]
+    return dcc.RadioItems(options, 0, id={"type": "ctl-field", "name": "hold"}, inline=True)
+
+
 def control_form(device: Json, lang: str) -> list[Any]:
-    """Title, the kind's fields and buttons, and a reason for the record."""
+    """The kind's fields and buttons, how long to hold, and a reason for the record."""
     kind = device["kind"]
     ops = [op for op, (k, _a, _p) in OPS.items() if k == kind]
     return [
-        html.H3(device.get("name") or device["id"]),
-        html.Div(
-            [word("kind", kind, lang), " · ", device.get("space_name") or device.get("space", "")],
-            className="muted",
-        ),
         *_fields(kind, lang),
+        _field("hold", t("ctl.hold", lang), _hold(lang)),
         _field(
             "reason",
             t("ctl.reason", lang),
@@ -146,14 +151,24 @@ def control_form(device: Json, lang: str) -> list[Any]:
     ]
 
 
+def control_title(device: Json, lang: str) -> list[Any]:
+    """The device's name, kind and space."""
+    place = device.get("space_name") or device.get("space", "")
+    return [
+        html.H3(device.get("name") or device["id"]),
+        html.Div(f"{word('kind', device['kind'], lang)} · {place}", className="muted"),
+    ]
+
+
 def control_panel() -> html.Aside:
     """The (empty until a device is picked) panel and its stores; placed once in a page's frame."""
     return html.Aside(
         [
             dcc.Store(id="ctl-device"),
             html.Button("✕", id="ctl-close", className="btn ctl-close", n_clicks=0),
-            html.Div(id="ctl-form"),
+            html.Div(id="ctl-title"),
             html.Div(id="ctl-state", className="ctl-state"),
+            html.Div(id="ctl-form", className="ctl-form"),
             html.Div(id="ctl-answer", className="ctl-answer"),
             dcc.Interval(id="ctl-tick", interval=2000),
         ],
@@ -206,19 +221,21 @@ def register_controls(app: dash.Dash, client: ApiClient) -> None:
         prevent_initial_call=True,
     )(pick)
 
-    def form(device_id: str | None, lang_value: str | None) -> tuple[Any, str, str, str]:
+    def form(device_id: str | None, lang_value: str | None) -> tuple[Any, Any, str, str, str]:
         lang = lang_of(lang_value)
         if not device_id:
-            return [], "", "ctl-panel", ""
+            return [], [], "", "ctl-panel", ""
         if not allowed(permissions(client), ACTUATORS):
-            return [html.P(t("ctl.notallowed", lang))], "", "ctl-panel shown", ""
+            return [], [html.P(t("ctl.notallowed", lang))], "", "ctl-panel shown", ""
         try:
             device = client.get(f"/devices/{device_id}")
         except (ApiError, httpx.HTTPError) as err:
-            return [html.P(str(err))], "", "ctl-panel shown", ""
-        return control_form(device, lang), state_text(device, lang), "ctl-panel shown", ""
+            return [], [html.P(str(err))], "", "ctl-panel shown", ""
+        shown = "ctl-panel shown"
+        return control_title(device, lang), control_form(device, lang), state_text(device, lang), shown, ""
 
     app.callback(
+        Output("ctl-title", "children"),
         Output("ctl-form", "children"),
         Output("ctl-state", "children", allow_duplicate=True),
         Output("ctl-panel", "className"),
@@ -243,9 +260,9 @@ def register_controls(app: dash.Dash, client: ApiClient) -> None:
         fields = _fields_of(dash.ctx.states_list[0])
         operator = (user or "").strip()
         reason = str(fields.get("reason") or "").strip() or t("ctl.reason.default", lang)
-        body = command_body(str(trigger["op"]), fields, f"{reason} ({operator})" if operator else reason)
+        body = command_body(str(trigger["op"]), fields, reason)
         try:
-            return accepted_text(client.command(device_id, body), lang), "ctl-answer ok"
+            return accepted_text(client.command(device_id, body, operator), lang), "ctl-answer ok"
         except (ApiError, httpx.HTTPError) as err:
             return answer_text(err, lang), "ctl-answer bad"
 

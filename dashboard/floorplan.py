@@ -157,10 +157,11 @@ class Marks:
     text: list[str]
     hover: list[str]
     ids: list[list[str]]
+    size: list[int]
 
     @classmethod
     def empty(cls) -> Marks:
-        return cls([], [], [], [], [], [], [], [])
+        return cls([], [], [], [], [], [], [], [], [])
 
 
 def floor_marks(floor: Json, rects: dict[str, Rect], live: dict[str, Json], ctx: Json, lang: str) -> Marks:
@@ -180,6 +181,7 @@ def floor_marks(floor: Json, rects: dict[str, Rect], live: dict[str, Json], ctx:
             marks.text.append(short_value(d, state, lang))
             marks.hover.append(hover_text(d, state, sev, lang))
             marks.ids.append([d["id"], d["kind"]])
+            marks.size.append(40 if sev in ("alarm", "emergency") else 30)
     return marks
 
 
@@ -229,7 +231,7 @@ def floor_figure(building: Json, floor: Json, live: dict[str, Json], ctx: Json, 
         x=m.x,
         y=m.y,
         mode="markers+text",
-        marker={"size": 30, "color": m.colour, "symbol": m.symbol, "line": {"width": 4, "color": m.ring}},
+        marker={"size": m.size, "color": m.colour, "symbol": m.symbol, "line": {"width": 4, "color": m.ring}},
         text=m.text,
         textposition="bottom center",
         textfont={"size": 18, "color": "#e6edf3", "family": FONT},

@@ -135,7 +135,7 @@ def _floor_layers(
         fst = worst.get("floors", {}).get(f"{building['id']}/{f['level']}")
         colour = LINE[str(fst["worst"])] if fst else "#c9d4e0"
         labels.append((-1.5, 0.0, z + 0.4, f.get("name") or fmt_floor(int(f["level"])), colour))
-    traces = [slabs.trace(SLAB_COLOUR, 0.55, "slabs")]
+    traces = [slabs.trace(SLAB_COLOUR, 0.35, "slabs")]
     traces += [mesh.trace(FILL[lvl], 0.85, f"spaces-{lvl}") for lvl, mesh in tops.items()]
     return traces, labels
 
@@ -214,10 +214,10 @@ def twin_figure(building: Json, live: dict[str, Json], ctx: Json, lang: str) -> 
             "xaxis": {**axis, "range": [-8, width + 2]},
             "yaxis": {**axis, "range": [-2, depth + 2]},
             "zaxis": {**axis, "range": [-1, height + 1]},
-            # Tall towers are drawn at most 1.3 times as high as wide: the floors stay readable.
+            # Tall towers are drawn at most 0.9 times as high as wide: the floors stay readable.
             "aspectmode": "manual",
-            "aspectratio": {"x": 1, "y": depth / width, "z": min(1.3, (height + 2) / (width + 10))},
-            "camera": {"eye": {"x": 1.1, "y": -1.35, "z": 0.75}, "center": {"x": 0, "y": 0, "z": -0.1}},
+            "aspectratio": {"x": 1, "y": depth / width, "z": min(0.9, (height + 2) / (width + 10))},
+            "camera": {"eye": {"x": 1.2, "y": -1.5, "z": 0.8}, "center": {"x": 0, "y": 0, "z": -0.12}},
             "bgcolor": "rgba(0,0,0,0)",
         },
         hoverlabel={"bgcolor": "#161b22", "bordercolor": "#58a6ff", "font": {"color": "#e6edf3", "size": 16}},
