@@ -115,7 +115,9 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         )
     if args.scenario:
         twin_path = Path(args.twin or settings.twin.path)
-        return commands.scenario_main(settings, args.scenario, twin_path, args.speed, args.interval)
+        return commands.scenario_main(
+            settings, args.scenario, twin_path, args.speed, args.interval, gateway_batch=args.gateway
+        )
     twin = Twin(load_twin_file(Path(args.twin or settings.twin.path)))
     simulate_main(settings, twin, args.duration)
     return 0

@@ -47,6 +47,7 @@ class Answer:
     acks: list[CommandAck]
     state: ActuatorState | None = None
     delay_s: float = 0.0  # wall seconds between the first ack and the rest
+    pending: object | None = None  # params to apply when the delay is over (a slow actuator)
 
 
 @dataclass(slots=True)
@@ -123,11 +124,12 @@ class ActuatorSim:
         delivered = ack(AckStatus.DELIVERED)
         if isinstance(self.fault, Fail):
             return Answer([delivered, ack(AckStatus.FAILED, self.fault.detail)])
-        self.apply(params, sim_ms)
         self.actuations += 1
-        delay = self.fault.delay_s if isinstance(self.fault, Slow) else 0.0
+        if isinstance(self.fault, Slow):  # it changes, and says so, only once the delay is over
+            return Answer([delivered, ack(AckStatus.SUCCEEDED)], None, self.fault.delay_s, params)
+        self.apply(params, sim_ms)
         state = ActuatorState(ts=device_ms, state=dict(self.state))
-        return Answer([delivered, ack(AckStatus.SUCCEEDED)], state, delay)
+        return Answer([delivered, ack(AckStatus.SUCCEEDED)], state)
 
     def apply(self, params: object, sim_ms: int) -> None:
         """Change the device (and the physics) as the parameters say."""

@@ -113,16 +113,22 @@ class CommandLink:
             self.commands += 1
             answer = dev.handle(bytes(msg.payload), now_ms(), self.sim_now())
         if answer is not None:
-            self._answer(dev.device_id, answer)
+            self._answer(dev, answer)
 
-    def _answer(self, device_id: str, answer: Answer) -> None:
+    def _answer(self, dev: ActuatorSim, answer: Answer) -> None:
+        device_id = dev.device_id
         first, rest = answer.acks[:1], answer.acks[1:]
         for ack in first:
             self._send(self.topics.ack(device_id), ack)
 
         def finish() -> None:
-            if answer.state is not None:
-                self.publish_state(device_id, answer.state)
+            state = answer.state
+            if answer.pending is not None:
+                with self.lock:
+                    dev.apply(answer.pending, self.sim_now())
+                    state = ActuatorState(ts=now_ms(), state=dict(dev.state))
+            if state is not None:
+                self.publish_state(device_id, state)
             for ack in rest:
                 self._send(self.topics.ack(device_id), ack.model_copy(update={"ts": max(ack.ts, now_ms())}))
 

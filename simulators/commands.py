@@ -25,12 +25,20 @@ def scenarios_text() -> str:
 
 
 def scenario_main(
-    settings: Settings, name: str, twin_path: Path, speed: float | None, interval_s: float | None = None
+    settings: Settings,
+    name: str,
+    twin_path: Path,
+    speed: float | None,
+    interval_s: float | None = None,
+    *,
+    gateway_batch: bool = False,
 ) -> int:
     """Load a scenario, check it against the twin, run it to its end (0) or until Ctrl-C (130)."""
     from simulators.runner import run_scenario_main
 
     scenario, root, filename = load_scenario(name)
+    if gateway_batch:
+        scenario = scenario.model_copy(update={"gateway_batch": True})
     twin = Twin(load_twin_file(twin_path))
     check_against_twin(scenario, twin, root, filename)
     return run_scenario_main(

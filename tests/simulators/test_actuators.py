@@ -165,7 +165,8 @@ def test_injected_faults_change_the_answer(devices: dict[str, ActuatorSim]) -> N
     assert fan.state["on"] is True and air.air_changes_per_h() == natural
     fan.set_fault(Slow(type="slow", delay_s=2))
     slow = fan.handle(command(on=False), now_ms(), T0)
-    assert slow is not None and slow.delay_s == 2
+    assert slow is not None and slow.delay_s == 2 and slow.state is None
+    assert fan.state["on"] is True  # still running: a slow fan changes only when its delay is over
 
 
 # --- through a real broker ---------------------------------------------------------------------
@@ -272,10 +273,13 @@ def test_over_mqtt_a_silent_fan_says_nothing_and_a_slow_one_answers_late(
     link: CommandLink, recorder: Recorder
 ) -> None:
     link.actuators["fan-1"].set_fault(NoAnswer(type="no_answer"))
-    link.actuators["relay-1"].set_fault(Slow(type="slow", delay_s=0.5))
+    link.actuators["relay-1"].set_fault(Slow(type="slow", delay_s=1.5))
     recorder.send("fan-1", command(on=True, cid="silent-001"))
     recorder.send("relay-1", command(on=True, cid="slow-00001"))
+    eventually(lambda: len(recorder.acks("relay-1")) == 1)
+    assert link.actuators["relay-1"].state == {"on": False}  # delivered, not yet switched
     eventually(lambda: len(recorder.acks("relay-1")) == 2)
     first, second = recorder.acks("relay-1")
     assert (first.status, second.status) == (AckStatus.DELIVERED, AckStatus.SUCCEEDED)
+    eventually(lambda: {"on": True} in [s.state for s, _ in recorder.states("relay-1")])
     assert recorder.acks("fan-1") == [] and link.commands == 2
