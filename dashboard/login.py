@@ -134,7 +134,8 @@ def register_login(app: dash.Dash, client: ApiClient) -> None:
             client.post("/auth/logout", {})
         except (ApiError, httpx.HTTPError, ValueError) as err:  # the cookie goes either way
             log.info("logout at the API did not succeed: %s", err)
-        dash.callback_context.response.delete_cookie(COOKIE, path="/")
+        # Dash's response adapter sets cookies only: an empty one that has already expired removes it.
+        dash.callback_context.response.set_cookie(COOKIE, "", expires=0, max_age=0, path="/", httponly=True)
         return LOGIN_PATH
 
     app.callback(
