@@ -13,6 +13,7 @@ from core.contract import Topics
 from core.errors import SettingsError
 from core.settings import MqttAuthSettings
 from safetwin import mqttacl
+from safetwin.cli import main
 from twin.loader import parse_twin
 from twin.twin import Twin
 
@@ -109,3 +110,26 @@ def test_files_are_written_private(tmp_path: Path) -> None:
     users = {line.split(":", 1)[0] for line in passwd.read_text().splitlines()}
     assert {"co-1", "gw-1", "safetwin", "safetwin-sim", "safetwin-health"} <= users
     assert "user fan-2\ntopic read p/v1/command/fan-2\n" in acl.read_text()
+
+
+def test_cli_prints_a_device_password_from_the_configured_secret(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "mqtt_auth__device_secret").write_text("from-a-file")
+    assert main(["--secrets-dir", str(tmp_path), "mqtt-auth", "--device-password", "co-1"]) == 0
+    assert capsys.readouterr().out.strip() == mqttacl.device_password("from-a-file", "co-1")
+
+
+def test_cli_refuses_to_write_production_files_without_secrets(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name, value in {
+        "SAFETWIN_ENVIRONMENT": "production",
+        "SAFETWIN_MQTT__URL": "mqtt://broker:1883",
+        "SAFETWIN_MQTT__USERNAME": "safetwin",
+        "SAFETWIN_MQTT__PASSWORD": "a-real-one",
+        "SAFETWIN_API__SECRET_KEY": "a-real-key",
+    }.items():
+        monkeypatch.setenv(name, value)
+    assert main(["mqtt-auth", "--out", str(tmp_path / "auth")]) == 2
+    assert "mqtt_auth." in capsys.readouterr().err and not (tmp_path / "auth").exists()
