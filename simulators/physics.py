@@ -56,10 +56,14 @@ def _kitchen_co(hour: float) -> float:
     return 0.5 + 3.0 * (_bump(hour, 11.8, 0.7) + _bump(hour, 18.2, 0.8))
 
 
+def _kitchen_ch4(hour: float) -> float:
+    return 0.3 + 0.8 * (_bump(hour, 11.8, 0.7) + _bump(hour, 18.2, 0.8))
+
+
 Profile = Callable[[float], float]
 BUILTIN: dict[SpaceKind, dict[str, Profile]] = {
     SpaceKind.BASEMENT_GARAGE: {"co": _garage_co},
-    SpaceKind.KITCHEN: {"co": _kitchen_co},
+    SpaceKind.KITCHEN: {"co": _kitchen_co, "ch4": _kitchen_ch4},
     SpaceKind.SEPTIC_TANK: {"h2s": lambda h: 0.5, "ch4": lambda h: 1.0, "o2": lambda h: -0.3},
     SpaceKind.SEWER_WELL: {"h2s": lambda h: 0.3, "ch4": lambda h: 0.7, "o2": lambda h: -0.2},
     SpaceKind.CELLAR: {"o2": lambda h: -0.1},
@@ -126,6 +130,9 @@ class SpaceAir:
     sources: list[Source] = field(default_factory=list)
     activity: float = 1.0  # multiplies the built-in sources: traffic in a garage, fermentation in a tank
     levels: dict[str, float] = field(default_factory=lambda: dict(OUTDOOR))
+    # what is left of a release sized for natural ventilation (plain mode's gas events): follows
+    # λ_natural / λ with the space's time constant, so fans thin it out as they would a source
+    dilution: float = 1.0
 
     def air_changes_per_h(self) -> float:
         """λ now: natural air changes plus each running fan's airflow over the volume, 1/h."""
@@ -159,6 +166,8 @@ class SpaceAir:
             return
         lam = self.air_changes_per_h()
         decay = math.exp(-lam * dt_h)
+        target = self.natural_ach / lam if lam > 0 else 1.0
+        self.dilution = target + (self.dilution - target) * decay
         for gas in GASES:
             rate = self.source_rate(gas, start_ms)
             c = self.levels[gas]

@@ -21,6 +21,7 @@ from core.settings import Settings
 from simulators.actuators import actuators_of
 from simulators.command_link import CommandLink
 from simulators.gateway import DevicePublisher
+from simulators.physics import Physics
 from simulators.sensors import GasEvent, SensorFleet
 from twin.twin import Twin
 
@@ -150,6 +151,7 @@ async def run_simulator(
         event_probability=sim.event_probability,
         on_event=_log_event(twin),
     )
+    physics = fleet.attach_physics(Physics(twin, now_ms()))  # at speed 1, on the wall clock
     uplinks = Uplinks.for_twin(settings, twin, fleet)
     groups = plan_groups(fleet, twin, sim.gateway_batch, direct=direct_id(sim.client_id))
     if not groups:
@@ -160,9 +162,9 @@ async def run_simulator(
         sum(1 for pub in uplinks.route.values() if not pub.announce),
     )
     await uplinks.start()
-    # actuators answer commands (acks, retained state); without physics their gas readings do not change
+    # actuators answer commands (acks, retained state); a fan switched on ventilates its space
     link = CommandLink(
-        settings.mqtt, actuators_of(twin, None), now_ms, client_id=f"{sim.client_id}-actuators"
+        settings.mqtt, actuators_of(twin, physics), now_ms, client_id=f"{sim.client_id}-actuators"
     )
     await asyncio.to_thread(link.start)
     try:

@@ -104,8 +104,7 @@ class ScenarioRun:
             sa.activity = air.activity
         self.physics.settle()
         self.fleet = SensorFleet(self.twin, seed=scenario.seed, event_probability=0.0)
-        for sid, space in self.fleet.spaces.items():
-            space.air = self.physics.spaces[sid]
+        self.fleet.attach_physics(self.physics)
         self.faults = SensorFaults(scenario.seed)
         self.actuators: dict[str, ActuatorSim] = actuators_of(self.twin, self.physics)
         prefix = settings.simulator.client_id

@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import NamedTuple
 
-from simulators.physics import SpaceAir
+from simulators.physics import Physics, SpaceAir
 from twin.kinds import DeviceKind, MetricSpec, SpaceKind
 from twin.twin import DevicePlace, Twin
 
@@ -207,7 +207,7 @@ class DeviceSim:
         if self.space.air is not None:
             physical = self._physical(self.space.air, metric)
             if physical is not None:
-                return physical + gas
+                return physical + gas * self.space.air.dilution
         if metric == "co":
             return _co_base(kind, hour) + self._noisy("co", 0.3) + gas
         if metric == "o2":
@@ -315,6 +315,7 @@ class SensorFleet:
         self.devices = {
             d.device_id: DeviceSim(d, self.spaces[d.space], seed) for d in twin.devices.values() if d.metrics
         }
+        self.physics: Physics | None = None
 
     def read(self, device_id: str, ts_ms: int) -> Reading:
         """One reading of one device at ts_ms (may start a gas event in its space first)."""
@@ -325,8 +326,17 @@ class SensorFleet:
         return Reading(device_id, ts_ms, dev.read(ts_ms, self.event_probability))
 
     def read_many(self, device_ids: Iterable[str], ts_ms: int) -> list[Reading]:
-        """Readings of several devices at the same instant, in the order given."""
+        """Readings of several devices at the same instant, in the order given (the air moved to ts_ms)."""
+        if self.physics is not None:
+            self.physics.advance(ts_ms)
         return [self.read(d, ts_ms) for d in device_ids]
+
+    def attach_physics(self, physics: Physics) -> Physics:
+        """Drive the gas readings from the air of each space (and its fans) from now on."""
+        self.physics = physics
+        for sid, space in self.spaces.items():
+            space.air = physics.spaces[sid]
+        return physics
 
     def trigger_event(
         self,

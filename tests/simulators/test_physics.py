@@ -162,3 +162,20 @@ def test_fan_current_follows_its_state_and_a_broken_belt(twin: Twin) -> None:
     fan.moves_air = False
     assert 0 < fan.current_a() < running
     assert fan.flow_m3_h() == 0 and fan.rpm() > 0
+
+
+def test_in_plain_mode_a_fan_thins_out_a_random_gas_event(twin: Twin) -> None:
+    def co_after(fan_on: bool) -> float:
+        fleet = SensorFleet(twin, seed=5, event_probability=0.0)
+        physics = fleet.attach_physics(Physics(twin, T0))
+        fleet.trigger_event("garage", T0, scenario={"co": (150.0, 150.0)}, rise_s=60, hold_s=3600, decay_s=600)
+        if fan_on:
+            physics.set_fan("fan-1", T0 + 2 * MIN, on=True)
+            physics.set_fan("fan-2", T0 + 2 * MIN, on=True)
+        readings = [fleet.read_many(["co-1"], T0 + k * MIN)[0].metrics["co"] for k in range(0, 40)]
+        return mean(readings[-5:])
+
+    still, ventilated = co_after(False), co_after(True)
+    assert still > 140
+    # 7.5 air changes/h against 0.5: what is left of the release is about 0.5 / 7.5 of it
+    assert ventilated < 25
