@@ -132,7 +132,13 @@ def _api_subscriber(app: SafeTwin) -> Subscriber:
     """A non-shared subscription of its own, feeding live state only."""
     mqtt = app.settings.mqtt
     own = mqtt.model_copy(update={"client_id": f"{mqtt.client_id}-api-{socket.gethostname()}"[:100]})
-    return Subscriber(own, app.topics, app.pipeline, batch_max=app.settings.ingest.batch_max_messages)
+    return Subscriber(
+        own,
+        app.topics,
+        app.pipeline,
+        batch_max=app.settings.ingest.batch_max_messages,
+        listeners=[app.changes.on_pipeline_result],  # live device changes for the stream
+    )
 
 
 async def run_api(app: SafeTwin, dashboard: bool) -> None:
@@ -148,7 +154,10 @@ async def run_api(app: SafeTwin, dashboard: bool) -> None:
     ctx = dataclasses.replace(
         app.api_context(),
         alarms=await asyncio.to_thread(_load_alarms, app, store),
-        vision=None,
+        vision=None,  # in-process parts of a worker or a vision process: their routes answer 503
+        actuators=None,
+        permits=None,
+        notifications=None,
         role="api",
         ingest=None,  # readings are the workers': HTTP ingest answers 503 here, devices post to a worker
     )

@@ -134,6 +134,11 @@ async def test_api_role_shows_live_state_and_leaves_changes_to_the_worker(
             refused = await client.post("/api/v1/alarms/any/acknowledge", json={"user": "op"})
             assert refused.status_code == 503 and "worker" in refused.json()["detail"]
             assert refused.headers["content-type"] == "application/problem+json"
+            actuators = await client.get("/api/v1/actuators")  # their state lives in the worker
+            assert (
+                actuators.status_code == 503
+                and actuators.headers["content-type"] == "application/problem+json"
+            )
             m = scrape((await client.get("/metrics")).text)
             assert m[("safetwin_role_info", (("role", "api"),))] == 1
         async with httpx.AsyncClient(base_url=worker.api_url or "") as client:
