@@ -158,6 +158,14 @@ class SafeTwinProcess:
         wait_port("127.0.0.1", self.port, timeout=60)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}/api/v1", timeout=10)
         self.settle()
+        self._log_in()
+
+    def _log_in(self) -> None:
+        """Log in as the development administrator, where the API has accounts."""
+        login = {"username": "admin", "password": "admin-dev-password"}
+        r = self.http.post("/auth/login", json=login, timeout=60)
+        if r.status_code == 200:
+            self.http.headers["Authorization"] = f"Bearer {r.json()['token']}"
 
     def settle(self, busy_below: float = 0.15, limit_s: float = 90) -> None:
         """Wait until start-up work (migrations, first anomaly training, start-up alarms) is done."""

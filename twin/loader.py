@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
@@ -126,9 +127,17 @@ def parse_twin(text: str, filename: str = "<twin>") -> TwinSpec:
 
 
 def load_twin_file(path: Path) -> TwinSpec:
-    """Read and validate a twin YAML file."""
+    """Read and validate a twin YAML file (a `.json` file, as generated twins are, loads much faster)."""
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise TwinLoadError(f"cannot read the twin file: {err.strerror}", file=str(path)) from err
+    if path.suffix == ".json":
+        try:
+            root = orjson.loads(text)
+            spec = TwinSpec.model_validate(root)
+        except (orjson.JSONDecodeError, ValidationError):
+            return parse_twin(text, str(path))  # the YAML parser names the line of the error
+        _check_ids(root, str(path))
+        return spec
     return parse_twin(text, str(path))

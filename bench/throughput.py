@@ -1,0 +1,368 @@
+"""The highest sustainable rate through ingest, rules and history, with the latency to the fan command.
+
+    python -m bench.throughput [--seconds 6] [--single 5000,10000,...] [--batched 50000,...]
+
+Starts its own Mosquitto (`set_tcp_nodelay true`) and one SafeTwin process (no dashboard, DuckDB
+history, the shipped rule packs plus a bench rule: CO above 100 ppm in a garage raises an alarm at
+once and starts the garage's exhaust fan).  A paced publisher process offers each rate for
+`--seconds` as single-reading messages, then as gateway batches of `--batch` readings, over a
+generated twin (towers with a garage each).  A few times a second one garage sensor reads 150 ppm;
+the latency is from that message's publication to the fan command on the wire (received here), or,
+if rules drive no actuator in this build, to the alarm's announcement (the JSON says which).
+
+A rate is sustainable when the publisher kept it, SafeTwin had handled every reading within a second
+of the last publication (no growing backlog), and every spike got its command.  Each mode stops at
+its first unsustainable rate.  The raw broker rate (the same publisher to `mosquitto_sub`, QoS 1) is
+measured in the same run as the ceiling.  The last line is JSON.
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from tqdm import tqdm
+
+from bench.ingest import MOSQUITTO_SUB, SafeTwinProcess, _cpu_seconds, _rss_mb
+from bench.rawmqtt import RawPublisher
+from bench.twingen import write_twin
+from core.contract import Topics
+from tests.fixtures.mosquitto import MosquittoBroker
+from twin.loader import load_twin_file
+from twin.twin import Twin
+
+PACK = """
+pack: bench-throughput
+title: Bench
+rules:
+  - id: bench-garage-co
+    name: Bench garage CO
+    category: gas
+    type: threshold
+    metric: co
+    direction: above
+    target: {device_kinds: [co_sensor], space_kinds: [basement_garage]}
+    citation: {standard: none, clause: bench, title: benchmark rule}
+    levels:
+      - {severity: alarm, trigger: 100, clear: 50, on_delay_s: 0, off_delay_s: 0}
+    actions:
+      - {device_kind: fan, params: {on: true}, stop_params: {on: false}}
+"""
+METRIC = {"co_sensor": "co", "ch4_sensor": "ch4", "temp_humidity": "temperature"}
+NORMAL = {"co": 4.0, "ch4": 1.0, "temperature": 24.0}
+SPIKES_PER_S = 4
+
+
+@dataclass
+class Plan:
+    """What the publisher sends: normal readings round-robin, and spikes on garage sensors."""
+
+    port: int
+    readers: list[tuple[str, str]]  # device, metric
+    spike_devices: list[str]  # one garage sensor per spike, never reused in a run
+    rate: int
+    seconds: float
+    batch: int
+
+
+def publisher(plan: Plan, out: Any) -> None:
+    """Offer `plan.rate` readings/s; report how many were sent and when each spike left."""
+    topics = Topics()
+    pub = RawPublisher("127.0.0.1", plan.port, f"bench-tp-{os.getpid()}")
+    spikes: list[tuple[str, float]] = []
+    spike_at = {int(k * plan.rate / SPIKES_PER_S) for k in range(int(plan.seconds * SPIKES_PER_S))}
+    spike_iter = iter(plan.spike_devices)
+    readers, n_readers = plan.readers, len(plan.readers)
+    sent, start = 0, time.monotonic()
+    total = int(plan.rate * plan.seconds)
+    while sent < total:
+        due = min(total, int((time.monotonic() - start + 0.002) * plan.rate)) - sent
+        if due <= 0:
+            time.sleep(0.0005)
+            continue
+        now = time.time_ns() // 1_000_000
+        rows: list[tuple[str, str, float]] = []
+        spiked: list[str] = []
+        for i in range(sent, sent + due):
+            if i in spike_at and (dev := next(spike_iter, None)) is not None:
+                rows.append((dev, "co", 150.0))
+                spiked.append(dev)
+            else:
+                dev, metric = readers[i % n_readers]
+                rows.append((dev, metric, NORMAL[metric]))
+        pub.send(_packets(pub, topics, rows, now, plan.batch))
+        t_sent = time.time()
+        spikes.extend((dev, t_sent) for dev in spiked)
+        sent += due
+    elapsed = time.monotonic() - start
+    # the spiked sensors read normal again, so their alarms clear
+    pub.send(_packets(pub, topics, [(d, "co", 5.0) for d, _ in spikes], time.time_ns() // 1_000_000, 1))
+    time.sleep(0.5)
+    pub.close()
+    out.put({"sent": sent + len(spikes), "seconds": elapsed, "spikes": spikes})
+
+
+def _packets(
+    pub: RawPublisher, topics: Topics, rows: list[tuple[str, str, float]], ts: int, batch: int
+) -> bytes:
+    if batch <= 1:
+        return b"".join(
+            pub.packet(topics.telemetry(d), orjson.dumps({"ts": ts, "metrics": {m: v}})) for d, m, v in rows
+        )
+    parts = []
+    for k in range(0, len(rows), batch):
+        readings = [{"device_id": d, "ts": ts, "metrics": {m: v}} for d, m, v in rows[k : k + batch]]
+        parts.append(pub.packet(topics.gateway_batch("bench-gw"), orjson.dumps({"readings": readings})))
+    return b"".join(parts)
+
+
+@dataclass
+class Watcher:
+    """Receives fan commands and alarm announcements; first arrival per fan / per garage sensor."""
+
+    port: int
+    fan_of: dict[str, str]  # garage sensor -> the fan of its garage
+    commands: dict[str, float] = field(default_factory=dict)
+    alarms: dict[str, float] = field(default_factory=dict)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-tp-watch-{os.getpid()}")
+        c.on_message = self._on_message
+        c.connect("127.0.0.1", self.port)
+        root = Topics().root
+        c.subscribe([(f"{root}/command/+", 1), (f"{root}/alarm/+", 1)])
+        c.loop_start()
+        self.client = c
+
+    def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
+        now = time.time()
+        kind, ident = msg.topic.split("/")[-2:]
+        with self.lock:
+            if kind == "command":
+                self.commands.setdefault(ident, now)
+                return
+            alarm = orjson.loads(msg.payload)
+            if alarm.get("state") == "active" and alarm.get("rule_id") == "bench-garage-co":
+                self.alarms.setdefault(alarm["source_id"], now)
+
+    def latencies(self, spikes: list[tuple[str, float]]) -> tuple[str, list[float], int]:
+        """(event kind, latencies in ms, spikes without an event)."""
+        with self.lock:
+            use_commands = bool(self.commands)
+            got = self.commands if use_commands else self.alarms
+            lat, missing = [], 0
+            for dev, t in spikes:
+                key = self.fan_of[dev] if use_commands else dev
+                if key in got:
+                    lat.append((got[key] - t) * 1000)
+                else:
+                    missing += 1
+        return ("fan_command" if use_commands else "alarm_announcement"), lat, missing
+
+    def stop(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
+
+
+def pct(values: list[float], q: float) -> float | None:
+    if not values:
+        return None
+    ordered = sorted(values)
+    return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+
+def accepted(st: SafeTwinProcess) -> int:
+    return int(st.http.get("/status").json()["ingest"]["accepted_readings"])
+
+
+def raw_broker_rate(port: int, count: int = 200_000) -> float:
+    """QoS 1 single messages/s from the same raw publisher to mosquitto_sub: the ceiling."""
+    sub = subprocess.Popen(
+        [MOSQUITTO_SUB, "-h", "127.0.0.1", "-p", str(port), "-q", "1", "-C", str(count), "-t", "ceiling/#"],
+        stdout=subprocess.DEVNULL,
+    )
+    time.sleep(0.5)
+    pub = RawPublisher("127.0.0.1", port, "bench-tp-ceiling")
+    body = orjson.dumps({"ts": int(time.time() * 1000), "metrics": {"co": 4.0}})
+    chunk = b"".join(pub.packet(f"ceiling/telemetry/d{i % 1000}", body) for i in range(1000))
+    start = time.time()
+    for _ in range(count // 1000):
+        pub.send(chunk)
+    sub.wait(timeout=300)
+    rate = count / (time.time() - start)
+    pub.close()
+    return rate
+
+
+def run_level(
+    st: SafeTwinProcess, broker: MosquittoBroker, watcher: Watcher, plan: Plan, catch_up_s: float
+) -> dict[str, Any]:
+    base = accepted(st)
+    cpu0, bcpu0, t0 = _cpu_seconds(st.proc.pid), _cpu_seconds(broker.proc.pid), time.monotonic()  # type: ignore[union-attr]
+    q: Any = mp.Queue()
+    proc = mp.Process(target=publisher, args=(plan, q))
+    proc.start()
+    result = q.get(timeout=plan.seconds + 120)
+    proc.join()
+    done_at = time.monotonic()
+    behind = -1
+    while time.monotonic() - done_at < catch_up_s + 5:
+        behind = base + result["sent"] - accepted(st)
+        if behind <= 0:
+            break
+        time.sleep(0.05)
+    lag_s = time.monotonic() - done_at
+    time.sleep(0.3)  # last commands on the wire
+    elapsed = time.monotonic() - t0
+    event, lat, missing = watcher.latencies(result["spikes"])
+    offered = result["sent"] / max(result["seconds"], 1e-9)
+    kept_pace = offered >= 0.97 * plan.rate
+    return {
+        "rate": plan.rate,
+        "readings_per_message": plan.batch,
+        "offered_readings_per_s": round(offered),
+        "caught_up_after_s": round(lag_s, 2),
+        "sustainable": kept_pace and behind <= 0 and lag_s <= catch_up_s and missing == 0,
+        "event": event,
+        "spikes": len(result["spikes"]),
+        "missing_events": missing,
+        "p50_ms": pct(lat, 0.5),
+        "p99_ms": pct(lat, 0.99),
+        "max_ms": round(max(lat), 1) if lat else None,
+        "safetwin_cpu_percent": round(100 * (_cpu_seconds(st.proc.pid) - cpu0) / elapsed),
+        "broker_cpu_percent": round(100 * (_cpu_seconds(broker.proc.pid) - bcpu0) / elapsed),  # type: ignore[union-attr]
+        "safetwin_rss_mb": round(_rss_mb(st.proc.pid)),
+    }
+
+
+def _report(key: str, r: dict[str, Any]) -> None:
+    tqdm.write(
+        f"{key:7s} {r['rate']:>7}/s offered {r['offered_readings_per_s']:>7}/s: "
+        f"{'sustained' if r['sustainable'] else 'NOT sustained'}, caught up {r['caught_up_after_s']} s, "
+        f"{r['event']} p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms "
+        f"(missing {r['missing_events']}/{r['spikes']}), SafeTwin CPU {r['safetwin_cpu_percent']} %, "
+        f"broker CPU {r['broker_cpu_percent']} %, RSS {r['safetwin_rss_mb']} MB"
+    )
+
+
+def _summarise(figures: dict[str, Any]) -> None:
+    ceiling = figures["raw_broker_messages_per_s"]
+    for key in ("single", "batched"):
+        ok = [r for r in figures.get(key, []) if r["sustainable"]]
+        best = max(ok, key=lambda r: r["rate"]) if ok else None
+        figures[f"{key}_sustained_readings_per_s"] = best["offered_readings_per_s"] if best else 0
+        figures[f"{key}_p99_ms"] = best["p99_ms"] if best else None
+        if best:
+            msgs = best["offered_readings_per_s"] / best["readings_per_message"]
+            figures[f"{key}_messages_ratio_to_raw_broker"] = round(msgs / ceiling, 3)
+    print(
+        f"sustained: single {figures['single_sustained_readings_per_s']} readings/s "
+        f"(p99 {figures['single_p99_ms']} ms), batched {figures['batched_sustained_readings_per_s']} "
+        f"readings/s (p99 {figures['batched_p99_ms']} ms); raw broker {ceiling} msg/s"
+    )
+
+
+def _sweep(
+    args: argparse.Namespace, st: SafeTwinProcess, broker: MosquittoBroker, bench_twin: BenchTwin
+) -> dict[str, list[dict[str, Any]]]:
+    """Each mode from its lowest rate up, until a rate is not sustained."""
+    watcher = Watcher(broker.port, bench_twin.fan_of)
+    watcher.start()
+    out: dict[str, list[dict[str, Any]]] = {}
+    spike_pool = list(bench_twin.spike_pool)
+    levels = [(int(r), 1) for r in args.single.split(",") if r]
+    levels += [(int(r), args.batch) for r in args.batched.split(",") if r]
+    failed: set[int] = set()
+    try:
+        for rate, batch in tqdm(levels, desc="rates", unit="level"):
+            if batch in failed:
+                continue
+            need = int(args.seconds * SPIKES_PER_S) + 1
+            if len(spike_pool) < need:
+                tqdm.write("no garage left for spikes; stopping")
+                break
+            pool, spike_pool = spike_pool[:need], spike_pool[need:]
+            plan = Plan(broker.port, bench_twin.readers, pool, rate, args.seconds, batch)
+            r = run_level(st, broker, watcher, plan, args.catch_up)
+            key = "single" if batch == 1 else "batched"
+            out.setdefault(key, []).append(r)
+            _report(key, r)
+            if not r["sustainable"]:
+                failed.add(batch)
+    finally:
+        watcher.stop()
+    return out
+
+
+@dataclass
+class BenchTwin:
+    path: Path
+    devices: int
+    readers: list[tuple[str, str]]
+    fan_of: dict[str, str]
+    spike_pool: list[str]
+
+    @classmethod
+    def make(cls, path: Path, devices: int) -> BenchTwin:
+        write_twin(path, devices, per_floor=20, floors=10, garage_co=5)
+        twin = Twin(load_twin_file(path))
+        readers = [(d, METRIC[p.kind.value]) for d, p in twin.devices.items() if p.kind.value in METRIC]
+        fans = {p.space: d for d, p in twin.devices.items() if p.kind == "fan"}
+        garage = [
+            d for d, p in twin.devices.items() if p.kind == "co_sensor" and p.space_kind == "basement_garage"
+        ]
+        fan_of = {d: fans[twin.devices[d].space] for d in garage}
+        first_of_garage = list({twin.devices[d].space: d for d in reversed(garage)}.values())
+        return cls(path, len(twin.devices), readers, fan_of, first_of_garage)
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--seconds", type=float, default=6.0, help="seconds per offered rate")
+    p.add_argument("--single", default="5000,10000,15000,20000,25000,30000")
+    p.add_argument("--batched", default="50000,100000,150000,200000,250000")
+    p.add_argument("--batch", type=int, default=200, help="readings per gateway batch")
+    p.add_argument("--devices", type=int, default=20_000)
+    p.add_argument("--catch-up", type=float, default=1.0, help="seconds allowed to work off the backlog")
+    args = p.parse_args()
+    figures: dict[str, Any] = {"bench": "throughput", "cores": os.cpu_count(), "seconds": args.seconds}
+    with tempfile.TemporaryDirectory(prefix="bench-throughput-") as tmp:
+        work = Path(tmp)
+        bench_twin = BenchTwin.make(work / "twin.json", args.devices)
+        figures["devices"] = bench_twin.devices
+        (work / "mosquitto").mkdir()
+        (work / "pack.yaml").write_text(PACK)
+        os.environ["SAFETWIN_TWIN__PATH"] = str(bench_twin.path)
+        os.environ["SAFETWIN_RULES__EXTRA_PACKS"] = orjson.dumps([str(work / "pack.yaml")]).decode()
+        broker = MosquittoBroker(workdir=work / "mosquitto")
+        broker.start()
+        try:
+            ceiling = figures["raw_broker_messages_per_s"] = round(raw_broker_rate(broker.port))
+            print(f"raw broker (QoS 1 raw publisher -> mosquitto_sub): {ceiling} msg/s")
+            st = SafeTwinProcess(work, broker.port, "duckdb", None)
+            try:
+                figures.update(_sweep(args, st, broker, bench_twin))
+            finally:
+                st.stop()
+        finally:
+            broker.stop()
+    _summarise(figures)
+    print(orjson.dumps(figures).decode())
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
