@@ -304,3 +304,19 @@ async def test_worker_and_api_users_of_the_deployment_have_the_rights_they_use(
                 watcher.close()
             # a publish the ACL refuses would have cost a reconnect (Mosquitto 2.0.11 drops the client)
             assert w.subscriber.status.connects == 1 and a.subscriber.status.connects == 1
+
+
+def test_prometheus_scrapes_every_safetwin_process() -> None:
+    config = YAML(typ="safe", pure=True).load(
+        (ROOT / "deploy" / "prometheus.yml").read_text(encoding="utf-8")
+    )
+    targets = {
+        t for job in config["scrape_configs"] for group in job["static_configs"] for t in group["targets"]
+    }
+    running = {
+        name for name in SAFETWIN if "command" in SERVICES[name] and "run" in SERVICES[name]["command"]
+    }
+    assert {t.split(":")[0] for t in targets} == running
+    assert all(
+        t.endswith(":" + SERVICES[t.split(":")[0]]["environment"]["SAFETWIN_API__PORT"]) for t in targets
+    )
