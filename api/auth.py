@@ -34,6 +34,7 @@ ANY = ""  # any authenticated principal
 # The longer pattern wins; a path no pattern names needs ALL (the administrator).
 PERMISSIONS: dict[str, tuple[str, str]] = {
     "sites/*/roster": ("vision:read", "vision:act"),
+    "devices/*/commands": ("actuators:read", "actuators:command"),
     "rules/*/overrides": ("rules:read", "rules:override"),
     "twin": ("twin:read", ALL),
     "sites": ("twin:read", ALL),

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
-from urllib.parse import unquote
 
 from fastapi import APIRouter, FastAPI, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
@@ -12,19 +11,13 @@ from pydantic import BaseModel, Field
 from actuators.errors import ActuatorError, CommandInvalid, CommandNotFound, CommandRefused, UnknownActuator
 from actuators.records import ActuatorView, CommandDetail, CommandRecord, CommandState
 from actuators.service import ActuatorService
+from api.auth import operator_of, scope_of
 from api.context import ApiContext
 from api.params import Limit, Offset, TimeMs
 from api.problems import problem_response
 from api.schemas import FieldError, Page, problem_responses
 
-OPERATOR_HEADER = "X-SafeTwin-Operator"
 WEEK_S = 7 * 86_400
-
-
-def operator_of(request: Request) -> str:
-    """Who acts: the operator header (UTF-8, percent-encoded) for now; accounts will put the user here."""
-    name = unquote(request.headers.get(OPERATOR_HEADER, "")).strip()
-    return name[:100] or "anonymous"
 
 
 class CommandIn(BaseModel):
@@ -50,6 +43,13 @@ def need_actuators(ctx: ApiContext) -> ActuatorService:
     return ctx.actuators
 
 
+def _sees(ctx: ApiContext, request: Request, device_id: str) -> bool:
+    """Whether the caller's scope holds the device (an unknown device is nobody's)."""
+    scope = scope_of(request)
+    place = ctx.twin.device(device_id)
+    return scope.everything or (place is not None and scope.sees_place(place.site, place.building))
+
+
 def actuators_router(ctx: ApiContext) -> APIRouter:
     """Routes under /devices/{id}/commands, /commands and /actuators."""
     router = APIRouter(tags=["actuators"])
@@ -63,6 +63,11 @@ def actuators_router(ctx: ApiContext) -> APIRouter:
         summary="Command an actuator (refused with 409 and the reason when an interlock says no)",
     )
     def command(device_id: str, body: CommandIn, request: Request) -> CommandRecord:
+        if not _sees(ctx, request, device_id):  # answered word for word as for a device that is not there
+            kinds = sorted(need_actuators(ctx).manager.drivers)
+            raise UnknownActuator(
+                f"device {device_id!r} is not in the twin; commandable kinds: {kinds}", device_id=device_id
+            )
         return need_actuators(ctx).command(
             device_id,
             body.action,
@@ -74,24 +79,36 @@ def actuators_router(ctx: ApiContext) -> APIRouter:
 
     @router.get("/commands", response_model=Page[CommandRecord], responses=errors, summary="Newest first")
     def list_commands(
+        request: Request,
         device_id: str | None = None,
         state: Annotated[list[CommandState] | None, Query(description="Only these states")] = None,
         since: TimeMs = None,
         limit: Limit = 100,
         offset: Offset = 0,
     ) -> Page[CommandRecord]:
+        if not scope_of(request).everything:
+            found, _ = need_actuators(ctx).list_commands(
+                device_id=device_id, states=state, since_ts=since, limit=1 << 30, offset=0
+            )
+            mine = [c for c in found if _sees(ctx, request, c.device_id)]
+            return Page[CommandRecord](
+                items=mine[offset : offset + limit], total=len(mine), limit=limit, offset=offset
+            )
         items, total = need_actuators(ctx).list_commands(
             device_id=device_id, states=state, since_ts=since, limit=limit, offset=offset
         )
         return Page[CommandRecord](items=items, total=total, limit=limit, offset=offset)
 
     @router.get("/commands/{correlation_id}", response_model=CommandDetail, responses=errors)
-    def get_command(correlation_id: str) -> CommandDetail:
-        return need_actuators(ctx).get_command(correlation_id)
+    def get_command(correlation_id: str, request: Request) -> CommandDetail:
+        detail = need_actuators(ctx).get_command(correlation_id)
+        if not _sees(ctx, request, detail.device_id):
+            raise CommandNotFound(f"no command with correlation id {correlation_id!r}")
+        return detail
 
     @router.get("/actuators", response_model=list[ActuatorView], responses=errors)
-    def actuators() -> list[ActuatorView]:
-        return need_actuators(ctx).actuators()
+    def actuators(request: Request) -> list[ActuatorView]:
+        return [a for a in need_actuators(ctx).actuators() if _sees(ctx, request, a.device_id)]
 
     @router.get(
         "/actuators/suspects",
@@ -99,8 +116,8 @@ def actuators_router(ctx: ApiContext) -> APIRouter:
         responses=errors,
         summary="Devices a failed closed-loop check marked suspect (actuators or sensors), with why",
     )
-    def suspects() -> dict[str, str]:
-        return need_actuators(ctx).suspects()
+    def suspects(request: Request) -> dict[str, str]:
+        return {d: why for d, why in need_actuators(ctx).suspects().items() if _sees(ctx, request, d)}
 
     return router
 

@@ -18,12 +18,17 @@ import psycopg
 import pytest
 
 from accounts.roles import Role
+from actuators.publisher import CommandPublisher
+from actuators.service import ActuatorService
+from actuators.settings import ActuatorSettings
 from alarms.manager import AlarmManager
 from api.app import create_api
 from api.changes import ChangeHub
 from core.alarms import Alarm, AlarmSignal, Severity, SignalKind, SourceKind
 from core.contract import Topics
+from core.settings import DatabaseSettings, MqttSettings
 from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult
+from store.sql.commands import SqlCommandStore
 from tests.api.support import Parts, make_parts, serve
 from tests.fixtures.postgres import PostgresServer
 from twin.twin import Twin
@@ -61,6 +66,7 @@ class World:
     hub: ChangeHub
     lj_alarm: Alarm
     gs_alarm: Alarm
+    lj_command: str  # correlation id of a command to site lj's fan
 
     def client(self, headers: dict[str, str]) -> httpx.Client:
         return httpx.Client(base_url=f"{self.base}/api/v1", headers=headers, timeout=10, trust_env=False)
@@ -75,11 +81,19 @@ def open_world(tmp: Path, accounts_url: str | None = None) -> Iterator[World]:
     gs = manager.on_signal(emergency(parts.twin, "gs-cam-01"))
     assert lj is not None and gs is not None and lj.work_order_id and gs.work_order_id
     hub = ChangeHub(parts.twin, parts.live)
-    ctx = dataclasses.replace(parts.ctx, alarms=manager, changes=hub, ingest=_ingest(parts, hub))
+    store = SqlCommandStore(DatabaseSettings(url=f"sqlite:///{tmp / 'commands.db'}"))
+    publisher = CommandPublisher(MqttSettings(), Topics())  # not run: commands wait in its outbox
+    actuators = ActuatorService(parts.twin, ActuatorSettings(), publisher, store, rule_of=lambda _id: None)
+    actuators.open()
+    fan = actuators.command("lj-fan-01", "set", {"on": True}, operator="ops", reason="test")
+    ctx = dataclasses.replace(
+        parts.ctx, alarms=manager, changes=hub, ingest=_ingest(parts, hub), actuators=actuators
+    )
     try:
         with serve(create_api(ctx)) as base:
-            yield World(base, parts, manager, hub, lj, gs)
+            yield World(base, parts, manager, hub, lj, gs, fan.correlation_id)
     finally:
+        actuators.close()
         parts.close()
 
 

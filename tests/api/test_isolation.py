@@ -66,6 +66,7 @@ def _path_values(world: World) -> dict[str, str]:
         "order_id": world.lj_alarm.work_order_id or "",
         "target": "lj-co-01",
         "party_id": "lj-party",
+        "correlation_id": world.lj_command,
     }
 
 
@@ -113,7 +114,14 @@ def test_matrix_covers_the_api(spec: dict[str, Any]) -> None:
 
 def test_another_sites_manager_gets_refusals_or_nothing_of_it(world: World, spec: dict[str, Any]) -> None:
     values = _path_values(world)
-    lj_ids = (*LJ_SECRETS, "lj-co-01", "lj-b01", world.lj_alarm.id, world.lj_alarm.work_order_id or "")
+    lj_ids = (
+        *LJ_SECRETS,
+        "lj-co-01",
+        "lj-b01",
+        world.lj_alarm.id,
+        world.lj_alarm.work_order_id or "",
+        world.lj_command,
+    )
     leaks = []
     with world.client(headers_for(world, Role.FACILITY_MANAGER, sites=["gs"])) as gs_manager:
         for method, path, op in _endpoints(spec):
@@ -222,3 +230,29 @@ def test_actions_are_recorded_under_the_authenticated_name(world: World, tmp_pat
     entry = audit["items"][0]
     assert entry["action"] == "POST /api/v1/alarms/{alarm_id}/comments" and entry["status"] == 201
     assert entry["ip"] == "127.0.0.1" and entry["detail"]["alarm_id"] == world.gs_alarm.id
+
+
+def test_commands_and_actuators_of_another_site_are_hidden(world: World) -> None:
+    with world.client(world.parts.admin) as admin:
+        assert [c["correlation_id"] for c in admin.get("/commands").json()["items"]] == [world.lj_command]
+    with world.client(headers_for(world, Role.FACILITY_MANAGER, sites=["gs"])) as gs_manager:
+        assert gs_manager.get("/commands").json() == {"items": [], "total": 0, "limit": 100, "offset": 0}
+        assert gs_manager.get("/actuators").json() == []
+        assert gs_manager.get(f"/commands/{world.lj_command}").status_code == 404
+        refused = gs_manager.post(
+            "/devices/lj-fan-01/commands", json={"action": "set", "params": {"on": False}, "reason": "x"}
+        )
+        absent = gs_manager.post(
+            "/devices/no-fan/commands", json={"action": "set", "params": {"on": False}, "reason": "x"}
+        )
+        assert refused.status_code == absent.status_code == 404
+        assert refused.json()["detail"].replace("lj-fan-01", "X") == absent.json()["detail"].replace(
+            "no-fan", "X"
+        )
+    with world.client(headers_for(world, Role.VIEWER)) as viewer:
+        assert (
+            viewer.post(
+                "/devices/lj-fan-01/commands", json={"action": "set", "params": {}, "reason": "x"}
+            ).status_code
+            == 403
+        )
