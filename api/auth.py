@@ -19,8 +19,8 @@ from starlette.concurrency import run_in_threadpool
 
 from accounts.errors import AccountConflict, AccountError, AccountNotFound, LoginFailed, LoginLocked
 from accounts.models import Principal
-from accounts.roles import ALL, Role, allows
-from accounts.scope import EVERYTHING, Scope
+from accounts.roles import ALL, allows
+from accounts.scope import Scope
 from accounts.service import AccountService
 from api.problems import problem_response
 
@@ -68,7 +68,6 @@ _SAFE = frozenset({"GET", "HEAD", "OPTIONS"})
 _CHALLENGE = {"WWW-Authenticate": 'Bearer realm="safetwin"'}
 
 T = TypeVar("T")
-_OPEN = Principal("open", "user", Role.ADMINISTRATOR, frozenset({ALL}), EVERYTHING)  # FLIP-BEFORE-DONE
 
 
 def api_path(request: Request) -> str:
@@ -113,10 +112,7 @@ def make_authenticate(accounts: AccountService | None) -> Callable[..., object]:
         path = api_path(request)
         if path in PUBLIC or not path:
             return
-        if accounts is None:
-            # FLIP-BEFORE-DONE: refuse (503) once every test authenticates
-            request.state.principal = _OPEN
-            return
+        if accounts is None:  # no accounts, no service: never an open API
             raise HTTPException(
                 503, "accounts are not configured in this SafeTwin process; no request is served"
             )

@@ -9,6 +9,8 @@ from typing import Any
 import httpx
 import pytest
 
+from accounts.models import ApiKeyIn
+from accounts.roles import Role
 from actuators.permit_settings import PermitSettings
 from actuators.permits import PermitManager
 from actuators.ventilation import FanStates
@@ -19,7 +21,7 @@ from ingest.pipeline import PipelineResult
 from ingest.registry import DeadLetterLog, UnregisteredDevices
 from store.duckdb_store import DuckDBHistory
 from tests.actuators.test_permits import CLEAN, MIN, T0, TWIN, Orders
-from tests.api.support import serve
+from tests.api.support import open_accounts, serve
 from twin.loader import parse_twin
 from twin.state import LiveState
 from twin.twin import Twin
@@ -42,6 +44,9 @@ class World:
         )
         self.history = DuckDBHistory(tmp / "h.duckdb")
         self.history.open()
+        self.accounts = open_accounts(self.twin, f"sqlite:///{tmp / 'accounts.db'}")
+        admin = self.accounts.create_key(ApiKeyIn(name="tests", role=Role.ADMINISTRATOR), "tests")
+        self.admin = {"X-API-Key": admin.key}
 
     def air(self, ts: int, **over: float) -> None:
         batch = ReadingBatch()
@@ -74,6 +79,7 @@ class World:
             dead_letters=DeadLetterLog(),
             status=status,
             permits=self.permits,
+            accounts=self.accounts,
         )
 
 
@@ -82,11 +88,15 @@ def world(tmp_path: Path) -> Iterator[World]:
     w = World(tmp_path)
     yield w
     w.history.close()
+    w.accounts.store.close()
 
 
 @pytest.fixture
 def client(world: World) -> Iterator[httpx.Client]:
-    with serve(create_api(world.context())) as base, httpx.Client(base_url=f"{base}/api/v1", timeout=5) as c:
+    with (
+        serve(create_api(world.context())) as base,
+        httpx.Client(base_url=f"{base}/api/v1", timeout=5, headers=world.admin) as c,
+    ):
         yield c
 
 

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
 from accounts.models import UserIn
 from accounts.roles import Role
+from api.app import create_api
 from tests.api.isolation_world import World, accounts_url, open_world
+from tests.api.support import make_parts, serve
 
 PROBLEM = "application/problem+json"
 
@@ -104,3 +108,14 @@ def test_changes_and_logins_are_audited_with_who_and_where(world: World) -> None
         assert newest["actor"].startswith("key:") and newest["role"] == "administrator"
         assert (older["actor"], older["status"], older["ip"]) == ("mgr", 401, "127.0.0.1")
         assert "password" not in str(page)
+
+
+def test_without_accounts_the_api_serves_nothing_but_health(tmp_path: Path) -> None:
+    parts = make_parts(tmp_path)
+    try:
+        with serve(create_api(dataclasses.replace(parts.ctx, accounts=None))) as base:
+            assert httpx.get(f"{base}/api/v1/health").status_code == 200
+            refused = httpx.get(f"{base}/api/v1/devices", headers=parts.admin)
+            assert refused.status_code == 503 and "accounts are not configured" in refused.json()["detail"]
+    finally:
+        parts.close()
