@@ -147,7 +147,7 @@ def publisher(
         pub.send(pub.packet(topic, body))
         sent += len(parts)
     elapsed = time.monotonic() - start
-    time.sleep(0.5)
+    pub.wait_acked(k, timeout=60)
     pub.close()
     q.put({"sent": sent, "seconds": elapsed})
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import struct
 import threading
+import time
 
 
 def _remaining_length(n: int) -> bytes:
@@ -60,6 +61,19 @@ class RawPublisher:
 
     def send(self, packets: bytes) -> None:
         self.sock.sendall(packets)
+
+    def wait_acked(self, qos1_messages: int, timeout: float = 30.0) -> bool:
+        """Wait until the broker has answered CONNACK and `qos1_messages` PUBACKs (4 bytes each).
+
+        Close only after this: closing a socket with unread answers resets it, and what the kernel
+        had not sent yet is lost.
+        """
+        deadline = time.monotonic() + timeout
+        while self.received < 4 + 4 * qos1_messages:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.01)
+        return True
 
     def close(self) -> None:
         try:

@@ -85,7 +85,7 @@ def publisher(plan: Plan, out: Any) -> None:
     spike_at = {int(k * plan.rate / SPIKES_PER_S) for k in range(int(plan.seconds * SPIKES_PER_S))}
     spike_iter = iter(plan.spike_devices)
     readers, n_readers = plan.readers, len(plan.readers)
-    sent, start = 0, time.monotonic()
+    sent, n_packets, start = 0, 0, time.monotonic()
     total = int(plan.rate * plan.seconds)
     while sent < total:
         due = min(total, int((time.monotonic() - start + 0.002) * plan.rate)) - sent
@@ -102,14 +102,17 @@ def publisher(plan: Plan, out: Any) -> None:
             else:
                 dev, metric = readers[i % n_readers]
                 rows.append((dev, metric, NORMAL[metric]))
-        pub.send(_packets(pub, topics, rows, now, plan.batch))
+        packets = _packets(pub, topics, rows, now, plan.batch)
+        pub.send(b"".join(packets))
+        n_packets += len(packets)
         t_sent = time.time()
         spikes.extend((dev, t_sent) for dev in spiked)
         sent += due
     elapsed = time.monotonic() - start
     # the spiked sensors read normal again, so their alarms clear
-    pub.send(_packets(pub, topics, [(d, "co", 5.0) for d, _ in spikes], time.time_ns() // 1_000_000, 1))
-    time.sleep(0.5)
+    clear = _packets(pub, topics, [(d, "co", 5.0) for d, _ in spikes], time.time_ns() // 1_000_000, 1)
+    pub.send(b"".join(clear))
+    pub.wait_acked(n_packets + len(clear), timeout=60)
     pub.close()
     out.put({"sent": sent + len(spikes), "seconds": elapsed, "spikes": spikes})
 
