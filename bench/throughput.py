@@ -119,16 +119,17 @@ def publisher(plan: Plan, out: Any) -> None:
 
 def _packets(
     pub: RawPublisher, topics: Topics, rows: list[tuple[str, str, float]], ts: int, batch: int
-) -> bytes:
+) -> list[bytes]:
+    """PUBLISH packets of the rows: one per reading, or gateway batches of `batch` readings."""
     if batch <= 1:
-        return b"".join(
+        return [
             pub.packet(topics.telemetry(d), orjson.dumps({"ts": ts, "metrics": {m: v}})) for d, m, v in rows
-        )
+        ]
     parts = []
     for k in range(0, len(rows), batch):
         readings = [{"device_id": d, "ts": ts, "metrics": {m: v}} for d, m, v in rows[k : k + batch]]
         parts.append(pub.packet(topics.gateway_batch("bench-gw"), orjson.dumps({"readings": readings})))
-    return b"".join(parts)
+    return parts
 
 
 @dataclass
