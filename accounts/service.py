@@ -19,6 +19,8 @@ from twin.twin import Twin
 
 log = logging.getLogger(__name__)
 
+KEY_TOUCH_MS = 60_000  # an API key's last use is recorded at most once a minute
+
 
 def now_ms() -> int:
     return int(time.time() * 1000)
@@ -122,7 +124,9 @@ class AccountService:
         row = self.store.key_by_hash(digest(key))
         if row is None or row.revoked:
             return None
-        self.store.touch_key(row.id, now_ms())
+        now = now_ms()
+        if row.last_used_ts is None or now - row.last_used_ts >= KEY_TOUCH_MS:  # not a write per request
+            self.store.touch_key(row.id, now)
         return self._principal(f"key:{row.id}", "api_key", key_of(row))
 
     # --- users ----------------------------------------------------------------------------------
