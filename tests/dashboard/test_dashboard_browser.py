@@ -14,8 +14,10 @@ from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.support.ui import WebDriverWait
 
+from accounts.roles import Role
 from api.server import create_server_app
 from tests.api.support import Parts, batch_of, make_parts, serve
+from tests.dashboard.support import PASSWORD, login
 from tests.fixtures.mosquitto import free_port
 
 pytestmark = pytest.mark.browser
@@ -70,11 +72,12 @@ def browser(tmp_path: Path) -> Iterator[webdriver.Chrome]:
 @pytest.fixture
 def site(tmp_path: Path) -> Iterator[tuple[str, Parts]]:
     parts = make_parts(tmp_path)
+    parts.accounts.ensure_user("duty", PASSWORD, Role.OPERATOR)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     with serve(create_server_app(parts.ctx, dashboard=True, api_base_url=base), port):
         yield base, parts
-    parts.history.close()
+    parts.close()
 
 
 def _texts(driver: webdriver.Chrome, css: str) -> list[str]:
@@ -112,6 +115,7 @@ def test_dashboard_shows_live_devices_from_the_api(
     browser: webdriver.Chrome, site: tuple[str, Parts], tmp_path: Path
 ) -> None:
     base, parts = site
+    login(browser, base, "duty")
     browser.get(f"{base}/devices")
     wait = WebDriverWait(browser, 15, poll_frequency=0.1)
     wait.until(lambda d: _texts(d, 'tr[data-device="lj-co-01"]'))
