@@ -19,7 +19,7 @@ from dashboard.client import ApiClient, ApiError, Json
 from dashboard.controls import ACTUATOR_KINDS, control_panel
 from dashboard.floorplan import ACTIVE_RING, HEALTH_COLOUR, floor_figure, worst_by_device
 from dashboard.fmt import data_attrs, fmt_floor
-from dashboard.i18n import t
+from dashboard.i18n import lang_of, t
 from dashboard.mapfig import FILL
 from dashboard.twin3d import twin_figure
 
@@ -133,7 +133,7 @@ def register_twin_pages(app: dash.Dash, client: ApiClient) -> None:
 
     def refresh(_n: int, target: Json, lang: str | None) -> tuple[Any, Any]:
         try:
-            return twin_content(client, target, lang if lang == "en" else "zh")
+            return twin_content(client, target, lang_of(lang))
         except _ERRORS as err:
             return dash.no_update, [html.H2(str(err))]
 

@@ -28,7 +28,7 @@ from dashboard.fmt import fmt_floor
 from dashboard.mapfig import FILL, LINE
 
 FLOOR_H = 10.0  # height given to a floor that holds spaces (room for its devices' markers)
-STOREY_H = 0.7  # height of a storey drawn as an outline only
+STOREY_H = 0.35  # height of a storey drawn as an outline only
 SLAB_T = 0.5
 SLAB_COLOUR = "#1d3b5c"
 
@@ -142,7 +142,7 @@ def _floor_layers(
 
 def _devices(
     building: Json, levels: list[tuple[int, float, bool]], live: dict[str, Json], ctx: Json, lang: str
-) -> Any:
+) -> tuple[Any, list[Json]]:
     width, depth = floor_size(building)
     z_of = {lv: z for lv, z, held in levels if held}
     x: list[float] = []
@@ -153,6 +153,7 @@ def _devices(
     text: list[str] = []
     hover: list[str] = []
     ids: list[list[str]] = []
+    size: list[int] = []
     for f in building.get("floors") or []:
         rects = layout_spaces(f.get("spaces") or [], width, depth)
         for sp in f.get("spaces") or []:
@@ -169,20 +170,38 @@ def _devices(
                 text.append(short_value(d, state, lang) if sev or is_active(state) else "")
                 hover.append(hover_text(d, state, sev, lang))
                 ids.append([d["id"], d["kind"]])
-    return go.Scatter3d(
+                size.append(16 if sev in ("alarm", "emergency") else 10)
+    trace = go.Scatter3d(
         x=x,
         y=y,
         z=z,
-        mode="markers+text",
-        marker={"size": 11, "color": colour, "symbol": symbol, "line": {"width": 1, "color": "#0d1117"}},
-        text=text,
-        textposition="top center",
-        textfont={"size": 15, "color": "#ffffff", "family": FONT},
+        mode="markers",
+        marker={"size": size, "color": colour, "symbol": symbol, "line": {"width": 1, "color": "#0d1117"}},
         hovertext=hover,
         hovertemplate="%{hovertext}<extra></extra>",
         customdata=ids,
         uid="devices",
     )
+    notes = [
+        _note(px, py, pz, label, "#ffffff", 15, "center")
+        for px, py, pz, label in zip(x, y, z, text, strict=True)
+        if label
+    ]
+    return trace, notes
+
+
+def _note(x: float, y: float, z: float, text: str, colour: str, size: int, anchor: str) -> Json:
+    """A scene annotation: drawn as SVG over the WebGL scene (WebGL text is slow to build)."""
+    return {
+        "x": x,
+        "y": y,
+        "z": z,
+        "text": text,
+        "showarrow": False,
+        "xanchor": anchor,
+        "yshift": 16 if anchor == "center" else 0,
+        "font": {"size": size, "color": colour, "family": FONT},
+    }
 
 
 def twin_figure(building: Json, live: dict[str, Json], ctx: Json, lang: str) -> go.Figure:
@@ -190,20 +209,9 @@ def twin_figure(building: Json, live: dict[str, Json], ctx: Json, lang: str) -> 
     levels = storeys(building)
     width, depth = floor_size(building)
     layers, labels = _floor_layers(building, levels, ctx["worst"])
-    label_trace = go.Scatter3d(
-        x=[p[0] for p in labels],
-        y=[p[1] for p in labels],
-        z=[p[2] for p in labels],
-        mode="text",
-        text=[p[3] for p in labels],
-        textposition="middle left",
-        textfont={"size": 22, "color": [p[4] for p in labels], "family": FONT},
-        hoverinfo="skip",
-        uid="floor-labels",
-    )
-    fig = go.Figure(
-        data=[_outlines(building, levels), *layers, _devices(building, levels, live, ctx, lang), label_trace]
-    )
+    devices, notes = _devices(building, levels, live, ctx, lang)
+    notes += [_note(x, y, z, text, colour, 22, "right") for x, y, z, text, colour in labels]
+    fig = go.Figure(data=[_outlines(building, levels), *layers, devices])
     height = levels[-1][1] + STOREY_H if levels else 1.0
     axis = {"visible": False, "showbackground": False, "showspikes": False}
     fig.update_layout(
@@ -217,8 +225,9 @@ def twin_figure(building: Json, live: dict[str, Json], ctx: Json, lang: str) -> 
             # Tall towers are drawn at most 0.9 times as high as wide: the floors stay readable.
             "aspectmode": "manual",
             "aspectratio": {"x": 1, "y": depth / width, "z": min(0.9, (height + 2) / (width + 10))},
-            "camera": {"eye": {"x": 1.2, "y": -1.5, "z": 0.8}, "center": {"x": 0, "y": 0, "z": -0.12}},
+            "camera": {"eye": {"x": 1.0, "y": -1.3, "z": 0.7}, "center": {"x": 0, "y": 0, "z": -0.1}},
             "bgcolor": "rgba(0,0,0,0)",
+            "annotations": notes,
         },
         hoverlabel={"bgcolor": "#161b22", "bordercolor": "#58a6ff", "font": {"color": "#e6edf3", "size": 16}},
         font={"family": FONT, "color": "#e6edf3"},
