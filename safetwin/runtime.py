@@ -279,7 +279,12 @@ class SafeTwin:
         sock.listen(128)
         self.api_port = sock.getsockname()[1]
         base = f"http://{host}:{self.api_port}"
-        app = create_server_app(ctx or self.api_context(), dashboard=dashboard, api_base_url=base)
+        app = create_server_app(
+            ctx or self.api_context(),
+            dashboard=dashboard,
+            api_base_url=base,
+            tile_url=self.settings.dashboard.tile_url,
+        )
         asgi: ASGIApp = app if wrap is None else wrap(app)
         server = _Server(
             uvicorn.Config(
