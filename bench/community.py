@@ -163,7 +163,7 @@ def run(args: argparse.Namespace, work: Path, twin_path: Path, figures: dict[str
     os.environ["SAFETWIN_TWIN__PATH"] = str(twin_path)
     try:
         t = time.monotonic()
-        st = SafeTwinProcess(work, broker.port, "duckdb", None)
+        st = SafeTwinProcess(work, broker.port, "duckdb", None, start_timeout_s=900)
         figures["start_s"] = round(time.monotonic() - t, 1)
         figures["rss_mb_at_start"] = round(_rss_mb(st.proc.pid))
         try:

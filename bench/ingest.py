@@ -129,7 +129,14 @@ def raw_broker_rate(port: int, files: list[tuple[str, Path]], count: int) -> flo
 
 
 class SafeTwinProcess:
-    def __init__(self, workdir: Path, broker_port: int, backend: str, influx_url: str | None) -> None:
+    def __init__(
+        self,
+        workdir: Path,
+        broker_port: int,
+        backend: str,
+        influx_url: str | None,
+        start_timeout_s: float = 60,
+    ) -> None:
         self.port = free_port()
         env = dict(os.environ)
         env.update(
@@ -155,7 +162,7 @@ class SafeTwinProcess:
             env=env,
             stdout=subprocess.DEVNULL,
         )
-        wait_port("127.0.0.1", self.port, timeout=60)
+        wait_port("127.0.0.1", self.port, timeout=start_timeout_s)
         self.http = httpx.Client(base_url=f"http://127.0.0.1:{self.port}/api/v1", timeout=10)
         self.settle()
         self._log_in()
