@@ -170,7 +170,7 @@ def _devices(
                 text.append(short_value(d, state, lang) if sev or is_active(state) else "")
                 hover.append(hover_text(d, state, sev, lang))
                 ids.append([d["id"], d["kind"]])
-                size.append(16 if sev in ("alarm", "emergency") else 10)
+                size.append(22 if sev in ("alarm", "emergency") else 14)
     trace = go.Scatter3d(
         x=x,
         y=y,
