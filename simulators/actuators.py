@@ -62,6 +62,7 @@ class ActuatorSim:
     seen: OrderedDict[str, list[CommandAck]] = field(default_factory=OrderedDict)
     actuations: int = 0
     speech_until_ms: int | None = None
+    offline: bool = False  # gone from the network: hears nothing
 
     def __post_init__(self) -> None:
         if not self.state:
@@ -74,6 +75,8 @@ class ActuatorSim:
 
     def handle(self, payload: bytes, device_ms: int, sim_ms: int) -> Answer | None:
         """Answer one command payload; None when the device stays silent."""
+        if self.offline:
+            return None
         try:
             cmd = Command.model_validate_json(payload)
         except ValidationError as err:

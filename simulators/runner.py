@@ -148,9 +148,8 @@ class ScenarioRun:
             await self.uplinks.stop()
         self.summary.commands = self.link.commands
         self.summary.levels = self.physics.levels({self.twin.devices[d].space for d in self.fleet.devices})
-        self.say(
-            self.clock.sim_ms(), f"end: {self.summary.readings} readings, {self.summary.commands} commands"
-        )
+        end = min(self.clock.sim_ms(), self.sim0 + round(self.scenario.duration * 1000))
+        self.say(end, f"end: {self.summary.readings} readings, {self.summary.commands} commands")
         return self.summary
 
     async def _loop(self, stop: asyncio.Event) -> None:
@@ -168,7 +167,7 @@ class ScenarioRun:
             if sim >= end_sim:
                 break
             if wall >= next_read:
-                self._read(sim, wall)
+                self._read(sim, now_ms())  # stamped after the steps of this instant
                 self.link.tick()
                 next_read += self.interval_ms
             if sim >= next_status:
@@ -269,12 +268,17 @@ class ScenarioRun:
     def _offline(self, step: OfflineStep) -> str:
         gone = [*self.twin.behind_gateway.get(step.device, []), step.device]
         self.faults.offline.update(gone)
+        for dev in (self.actuators[d] for d in gone if d in self.actuators):
+            dev.offline = True
         # as the broker publishes the will of a client that vanished
         self._availability(step.device, AvailabilityState.OFFLINE, "last-will")
         return f"{step.device} ({len(gone) - 1} devices behind it)" if len(gone) > 1 else step.device
 
     def _online(self, step: OnlineStep) -> str:
-        self.faults.offline.difference_update([*self.twin.behind_gateway.get(step.device, []), step.device])
+        back = [*self.twin.behind_gateway.get(step.device, []), step.device]
+        self.faults.offline.difference_update(back)
+        for dev in (self.actuators[d] for d in back if d in self.actuators):
+            dev.offline = False
         self._availability(step.device, AvailabilityState.ONLINE, "birth")
         return step.device
 

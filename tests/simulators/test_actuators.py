@@ -148,6 +148,15 @@ def test_speaker_valve_and_relay_report_their_state(devices: dict[str, ActuatorS
     assert relay is not None and relay.state is not None and relay.state.state == {"on": True}
 
 
+def test_an_offline_actuator_hears_nothing(devices: dict[str, ActuatorSim]) -> None:
+    relay = devices["relay-1"]
+    relay.offline = True
+    assert relay.handle(command(on=True), now_ms(), T0) is None
+    relay.offline = False
+    back = relay.handle(command(on=True), now_ms(), T0)
+    assert back is not None and statuses(back) == [AckStatus.DELIVERED, AckStatus.SUCCEEDED]
+
+
 def test_injected_faults_change_the_answer(devices: dict[str, ActuatorSim]) -> None:
     fan = devices["fan-1"]
     assert fan.physics is not None

@@ -168,7 +168,9 @@ def test_in_plain_mode_a_fan_thins_out_a_random_gas_event(twin: Twin) -> None:
     def co_after(fan_on: bool) -> float:
         fleet = SensorFleet(twin, seed=5, event_probability=0.0)
         physics = fleet.attach_physics(Physics(twin, T0))
-        fleet.trigger_event("garage", T0, scenario={"co": (150.0, 150.0)}, rise_s=60, hold_s=3600, decay_s=600)
+        fleet.trigger_event(
+            "garage", T0, scenario={"co": (150.0, 150.0)}, rise_s=60, hold_s=3600, decay_s=600
+        )
         if fan_on:
             physics.set_fan("fan-1", T0 + 2 * MIN, on=True)
             physics.set_fan("fan-2", T0 + 2 * MIN, on=True)

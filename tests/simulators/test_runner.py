@@ -155,4 +155,5 @@ async def test_a_drill_plays_its_timeline_on_the_contract(
 
     states = [ActuatorState.model_validate_json(p).state for i, p in collector.of("state") if i == "relay-1"]
     assert states == [{"on": False}, {"on": True}]
-    assert any("note: all clear" in line for line in lines) and lines[-1].startswith("[drill 00:12:00] end:")
+    assert any("note: all clear" in line for line in lines)
+    assert lines[-1].startswith("[drill 00:12:00] end:"), lines[-3:]
