@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import ssl
+import struct
 import threading
 import time
 from collections.abc import Callable
@@ -95,6 +96,29 @@ class _Inbox:
             self._cond.notify_all()
 
 
+_PUBACK = 0x40
+
+
+class _BatchClient(paho.Client):
+    """paho with the two per-message costs of a high-rate subscriber taken out.
+
+    - Every message goes straight to `sink`: no per-topic callback matching (we register none).
+    - `ack_all` queues the PUBACKs of a whole batch as one write, where paho's `ack` queues one
+      packet and wakes its network thread once per message.
+    Both lean on paho 2's internals (`_handle_on_message`, `_packet_queue`); pyproject pins paho < 3.
+    """
+
+    sink: Callable[[paho.MQTTMessage], None]
+
+    def _handle_on_message(self, message: paho.MQTTMessage) -> None:
+        self.sink(message)
+
+    def ack_all(self, mids: list[int]) -> None:
+        """PUBACK every mid, in order (MQTT 3.1.1 4.6), as one write; callable from any thread."""
+        packet = b"".join(struct.pack("!BBH", _PUBACK, 2, mid) for mid in mids)
+        self._packet_queue(_PUBACK, packet, 0, 0)  # a deque append and one wake-up, as paho's publish
+
+
 class Subscriber:
     """Consumes the contract topics and drives the pipeline; paho reconnects with backoff."""
 
@@ -120,7 +144,7 @@ class Subscriber:
         self.shared_group = shared_group
         self.status = SubscriberStatus()
         self.ready = asyncio.Event()
-        self._client: paho.Client | None = None
+        self._client: _BatchClient | None = None
 
     def subscriptions(self) -> list[str]:
         """The topic filters, under `$share/<group>/` when a shared group is set."""
@@ -164,9 +188,9 @@ class Subscriber:
 
     # --- paho (its network thread) ---------------------------------------------------------------
 
-    def _make_client(self, loop: asyncio.AbstractEventLoop, inbox: _Inbox) -> paho.Client:
+    def _make_client(self, loop: asyncio.AbstractEventLoop, inbox: _Inbox) -> _BatchClient:
         s = self.settings
-        client = paho.Client(
+        client = _BatchClient(
             CallbackAPIVersion.VERSION2,
             client_id=s.client_id,
             clean_session=False,
@@ -182,7 +206,7 @@ class Subscriber:
             client.tls_set_context(ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None))
         put = inbox.put
 
-        def on_message(_c: paho.Client, _u: Any, msg: paho.MQTTMessage) -> None:
+        def on_message(msg: paho.MQTTMessage) -> None:
             put((msg.topic, msg.payload, msg.mid if msg.qos else 0))
 
         def on_connect(c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
@@ -207,7 +231,7 @@ class Subscriber:
         def on_connect_fail(_c: paho.Client, _u: Any) -> None:
             self._lost("connection failed")
 
-        client.on_message = on_message
+        client.sink = on_message
         client.on_connect = on_connect
         client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect
@@ -229,7 +253,7 @@ class Subscriber:
 
     # --- the event loop ---------------------------------------------------------------------------
 
-    def _handle(self, client: paho.Client, batch: list[Raw]) -> None:
+    def _handle(self, client: _BatchClient, batch: list[Raw]) -> None:
         now = time.time_ns() // 1_000_000
         keep = self.partition.keeps if self.partition is not None else None
         inbound = [InboundMessage(t, bytes(p), now) for t, p, _ in batch if keep is None or keep(t)]
@@ -248,12 +272,6 @@ class Subscriber:
         if not mids:
             return
         if self.when_stored is None:
-            self._ack(client, mids)
+            client.ack_all(mids)
         else:
-            self.when_stored(lambda: self._ack(client, mids))
-
-    @staticmethod
-    def _ack(client: paho.Client, mids: list[int]) -> None:
-        """PUBACK in the order received, as MQTT 3.1.1 asks; from any thread (paho locks its queue)."""
-        for mid in mids:
-            client.ack(mid, 1)
+            self.when_stored(lambda: client.ack_all(mids))

@@ -104,7 +104,8 @@ async def test_each_reading_is_handled_once_by_the_worker_of_its_site(
             what=f"{total} readings written across the workers",
         )
         await asyncio.sleep(0.3)  # anything handled twice would show up now
-        assert [a.pipeline.accepted_readings for a in apps] == [a.writer.status().written_points for a in apps]
+        written = [a.writer.status().written_points for a in apps]
+        assert [a.pipeline.accepted_readings for a in apps] == written
         assert sum(a.pipeline.accepted_readings for a in apps) == total, "every reading exactly once"
         assert sum(a.dead_letters.total for a in apps) == 1, "the unknown device is dead-lettered once"
         for s in range(SITES):
