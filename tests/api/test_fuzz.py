@@ -57,7 +57,7 @@ schema = (
 
 
 @schema.parametrize()
-@settings(max_examples=3, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
 def test_no_server_errors(case: schemathesis.Case[Any], fuzz_world: World) -> None:
     response = case.call(base_url=fuzz_world.base, headers=fuzz_world.parts.admin, timeout=10)
     status = response.status_code
