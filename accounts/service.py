@@ -20,6 +20,7 @@ from twin.twin import Twin
 log = logging.getLogger(__name__)
 
 KEY_TOUCH_MS = 60_000  # an API key's last use is recorded at most once a minute
+PURGE_EVERY_MS = 3_600_000  # expired sessions are deleted at a login at most once an hour
 
 
 def now_ms() -> int:
@@ -56,6 +57,7 @@ class AccountService:
         self.twin = twin
         self.settings = settings
         self.limiter = LoginLimiter(settings.login_max_failures, settings.login_window_s)
+        self._purged_ts = 0
 
     def scope_of(self, grant: Grant) -> Scope:
         """What a role with these sites, buildings or tenant sees of the twin."""
@@ -92,6 +94,9 @@ class AccountService:
         self.limiter.succeeded(username, ip)
         token = new_secret(TOKEN_PREFIX)
         now = now_ms()
+        if now - self._purged_ts >= PURGE_EVERY_MS:
+            self._purged_ts = now
+            self.store.purge_sessions(now)
         expires = now + int(self.settings.token_ttl_s * 1000)
         self.store.add_session(
             SessionRow(
