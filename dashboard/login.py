@@ -106,7 +106,9 @@ def _set_cookie(token: str, expires_ts: int) -> None:
 def register_login(app: dash.Dash, client: ApiClient) -> None:
     """The login and logout callbacks."""
 
-    def log_in(_n: int, username: str | None, password: str | None, lang: str | None) -> tuple[Any, str]:
+    def log_in(
+        _n: int, _enter: int | None, username: str | None, password: str | None, lang: str | None
+    ) -> tuple[Any, str]:
         if not username or not password:
             return dash.no_update, text("login.missing", lang_of(lang))
         try:
@@ -123,6 +125,7 @@ def register_login(app: dash.Dash, client: ApiClient) -> None:
         Output("url", "pathname", allow_duplicate=True),
         Output("login-error", "children"),
         Input("login-submit", "n_clicks"),
+        Input("login-password", "n_submit"),  # Enter in the password field logs in too
         State("login-user", "value"),
         State("login-password", "value"),
         State("lang", "data"),
