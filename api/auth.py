@@ -54,7 +54,7 @@ PERMISSIONS: dict[str, tuple[str, str]] = {
     "actuators": ("actuators:read", "actuators:command"),
     "commands": ("actuators:read", "actuators:command"),
     "permits": ("permits:read", "permits:act"),
-    "status": ("system:read", ALL),
+    "status": ("twin:read", ALL),  # scoped accounts get their own device counts
     "unregistered": ("system:read", ALL),
     "dead-letters": ("system:read", ALL),
     "metrics": ("system:read", ALL),

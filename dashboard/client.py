@@ -78,11 +78,12 @@ class ApiClient:
         return result
 
     def optional(self, path: str, default: Any, **params: Any) -> Any:
-        """GET, or `default` when that part of SafeTwin is not running (503) or not there (404)."""
+        """GET, or `default` when that part of SafeTwin is not running (503), not there (404), or not
+        open to the logged-in user's role (403: a facility manager gets no district-wide KPIs)."""
         try:
             return self.get(path, **params)
         except ApiError as err:
-            if " 503:" in str(err) or " 404:" in str(err):
+            if " 503:" in str(err) or " 404:" in str(err) or " 403:" in str(err):
                 return default
             raise
 

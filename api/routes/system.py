@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from http import HTTPStatus
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, Field
 from starlette.concurrency import run_in_threadpool
 
+from accounts.scope import Scope
+from api.auth import scope_of
 from api.context import ApiContext, SystemStatus
 from api.params import Limit, Offset
 from api.schemas import PROBLEM_JSON, Liveness, Page, problem_responses
@@ -39,6 +41,20 @@ def readiness(status: SystemStatus, role: str) -> Readiness:
     return Readiness(ready=not reasons and not critical, role=role, checks=checks, reasons=reasons + critical)
 
 
+def scoped_status(ctx: ApiContext, full: SystemStatus, scope: Scope) -> SystemStatus:
+    """The platform's status as a scoped account sees it: device counts of its places only."""
+    mine = [d for d, p in ctx.twin.devices.items() if scope.sees_place(p.site, p.building)]
+    history = {k: v for k, v in full.history.items() if k in ("backend", "store_up")}
+    return full.model_copy(
+        update={
+            "devices_total": len(mine),
+            "devices_online": sum(1 for d in mine if ctx.live.devices[d].online),
+            "history": history,
+            "ingest": full.ingest.model_copy(update={"unregistered_devices": 0}),
+        }
+    )
+
+
 def system_router(ctx: ApiContext) -> APIRouter:
     """Routes about the platform itself: /health, /status, /unregistered, /dead-letters."""
     router = APIRouter(tags=["system"])
@@ -60,9 +76,11 @@ def system_router(ctx: ApiContext) -> APIRouter:
         return _not_ready(state)
 
     @router.get("/status", response_model=SystemStatus, summary="Ingest, history and alarm status")
-    async def status() -> SystemStatus:
+    async def status(request: Request) -> SystemStatus:
         # The status callable may take the history writer's lock; keep it off the event loop.
-        return await run_in_threadpool(ctx.status)
+        full = await run_in_threadpool(ctx.status)
+        scope = scope_of(request)
+        return full if scope.everything else scoped_status(ctx, full, scope)
 
     @router.get(
         "/unregistered",

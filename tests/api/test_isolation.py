@@ -187,6 +187,9 @@ def test_a_manager_sees_their_own_site_and_only_it(world: World) -> None:
         assert gs_manager.get(f"/alarms/{world.gs_alarm.id}").status_code == 200
         twin = gs_manager.get("/twin").json()
         assert [s["id"] for s in twin["sites"]] == ["gs"]
+        status = gs_manager.get("/status").json()
+        assert (status["devices_total"], status["devices_online"]) == (1, 0)  # gs-cam-01, silent
+        assert gs_manager.get("/dead-letters").status_code == 403
 
 
 def test_a_building_manager_sees_one_building_of_a_site(world: World) -> None:
