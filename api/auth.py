@@ -28,7 +28,7 @@ from api.problems import problem_response
 log = logging.getLogger(__name__)
 
 API_PREFIX = "/api/v1"
-PUBLIC = frozenset({"/auth/login", "/health", "/openapi.json", "/docs", "/metrics/health", "/health/ready"})
+PUBLIC = frozenset({"/auth/login", "/health", "/health/ready", "/openapi.json", "/docs"})
 ANY = ""  # any authenticated principal
 
 # Path pattern ('<first segment>' or '<first>/*/<third>') -> (permission to read, permission to change).
