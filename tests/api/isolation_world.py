@@ -18,9 +18,13 @@ import psycopg
 import pytest
 
 from accounts.roles import Role
+from actuators.permit_models import PermitRefused, PermitRequest
+from actuators.permit_settings import PermitSettings
+from actuators.permits import PermitManager
 from actuators.publisher import CommandPublisher
 from actuators.service import ActuatorService
 from actuators.settings import ActuatorSettings
+from actuators.ventilation import FanStates
 from alarms.manager import AlarmManager
 from api.app import create_api
 from api.changes import ChangeHub
@@ -67,6 +71,7 @@ class World:
     lj_alarm: Alarm
     gs_alarm: Alarm
     lj_command: str  # correlation id of a command to site lj's fan
+    lj_permit: str  # id of a (refused) permit to enter site lj's septic tank
 
     def client(self, headers: dict[str, str]) -> httpx.Client:
         return httpx.Client(base_url=f"{self.base}/api/v1", headers=headers, timeout=10, trust_env=False)
@@ -86,12 +91,24 @@ def open_world(tmp: Path, accounts_url: str | None = None) -> Iterator[World]:
     actuators = ActuatorService(parts.twin, ActuatorSettings(), publisher, store, rule_of=lambda _id: None)
     actuators.open()
     fan = actuators.command("lj-fan-01", "set", {"on": True}, operator="ops", reason="test")
+    permits = PermitManager(PermitSettings(), parts.twin, parts.live, FanStates(parts.twin))
+    ask = PermitRequest(space_id="lj-septic-01", entrants=["王师傅"], supervisor="陈工", reason="清掏")
+    try:
+        permits.request(ask, "ops")
+        raise AssertionError("an unventilated septic tank must be refused")
+    except PermitRefused as refused:
+        permit = refused.permit.id
     ctx = dataclasses.replace(
-        parts.ctx, alarms=manager, changes=hub, ingest=_ingest(parts, hub), actuators=actuators
+        parts.ctx,
+        alarms=manager,
+        changes=hub,
+        ingest=_ingest(parts, hub),
+        actuators=actuators,
+        permits=permits,
     )
     try:
         with serve(create_api(ctx)) as base:
-            yield World(base, parts, manager, hub, lj, gs, fan.correlation_id)
+            yield World(base, parts, manager, hub, lj, gs, fan.correlation_id, permit)
     finally:
         actuators.close()
         parts.close()

@@ -67,6 +67,7 @@ def _path_values(world: World) -> dict[str, str]:
         "target": "lj-co-01",
         "party_id": "lj-party",
         "correlation_id": world.lj_command,
+        "permit_id": world.lj_permit,
     }
 
 
@@ -121,6 +122,7 @@ def test_another_sites_manager_gets_refusals_or_nothing_of_it(world: World, spec
         world.lj_alarm.id,
         world.lj_alarm.work_order_id or "",
         world.lj_command,
+        world.lj_permit,
     )
     leaks = []
     with world.client(headers_for(world, Role.FACILITY_MANAGER, sites=["gs"])) as gs_manager:
@@ -242,6 +244,8 @@ def test_commands_and_actuators_of_another_site_are_hidden(world: World) -> None
         assert gs_manager.get("/commands").json() == {"items": [], "total": 0, "limit": 100, "offset": 0}
         assert gs_manager.get("/actuators").json() == []
         assert gs_manager.get(f"/commands/{world.lj_command}").status_code == 404
+        assert gs_manager.get("/permits").json()["total"] == 0
+        assert gs_manager.get(f"/permits/{world.lj_permit}").status_code == 404
         refused = gs_manager.post(
             "/devices/lj-fan-01/commands", json={"action": "set", "params": {"on": False}, "reason": "x"}
         )
@@ -253,6 +257,7 @@ def test_commands_and_actuators_of_another_site_are_hidden(world: World) -> None
             "no-fan", "X"
         )
     with world.client(headers_for(world, Role.VIEWER)) as viewer:
+        assert viewer.get("/permits").json()["total"] == 1  # the refused one, seen by the centre
         assert (
             viewer.post(
                 "/devices/lj-fan-01/commands", json={"action": "set", "params": {}, "reason": "x"}
