@@ -107,7 +107,12 @@ class AccountStore:
             s.add(row)
             return True
 
-        return self._run(f"adding user {row.username}", work)
+        try:
+            return self._run(f"adding user {row.username}", work)
+        except StoreError:
+            if self.user(row.username) is not None:  # another process made it at the same moment
+                return False
+            raise
 
     def user(self, username: str) -> UserRow | None:
         return self._run("reading a user", lambda s: s.get(UserRow, username))
