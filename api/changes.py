@@ -73,8 +73,15 @@ class ChangeHub:
             except RuntimeError:  # its loop is closed: the stream is gone
                 self.unsubscribe(sub)
 
+    @property
+    def listening(self) -> bool:
+        """Whether any stream is open (changes are built only then: ingest is the hot path)."""
+        return bool(self._subs)
+
     def on_change_set(self, changes: ChangeSet) -> None:
         """Alarm-writer listener: alarm and work-order changes."""
+        if not self.listening:
+            return
         out = [
             Change("alarm", a.site, a.building, a.model_dump(mode="json")) for a in changes.alarms.values()
         ]
@@ -86,6 +93,8 @@ class ChangeHub:
 
     def on_pipeline_result(self, result: PipelineResult) -> None:
         """Ingest listener: the live state of each device that reported."""
+        if not self.listening:
+            return
         ids = set(result.readings.device_id) | {dev for dev, _ in result.availability}
         out: list[Change] = []
         for dev in sorted(ids):
