@@ -181,3 +181,20 @@ def test_in_plain_mode_a_fan_thins_out_a_random_gas_event(twin: Twin) -> None:
     assert still > 140
     # 7.5 air changes/h against 0.5: what is left of the release is about 0.5 / 7.5 of it
     assert ventilated < 25
+
+
+def test_twin_air_fields_are_optional_with_typical_values_by_kind(twin: Twin) -> None:
+    garage, tank = twin.spaces["garage"], twin.spaces["tank"]
+    assert (garage.volume(), garage.natural_air_changes()) == (6000, 0.5)  # its own
+    assert (tank.volume(), tank.natural_air_changes()) == (40, 0.1)  # a septic tank's typical ones
+    physics = Physics(twin, T0)
+    assert physics.fans["fan-1"].airflow_m3_h == 18000 and physics.fans["fan-2"].airflow_m3_h == 24000
+
+
+def test_only_fans_take_an_airflow() -> None:
+    from core.errors import TwinLoadError
+
+    with pytest.raises(TwinLoadError, match=r"<twin>:15: sites\[0\].spaces\[0\].devices\[1\]: .*only fans"):
+        parse_twin(
+            TWIN.replace("{id: co-2, kind: co_sensor}", "{id: co-2, kind: co_sensor, airflow_m3_h: 5}")
+        )
