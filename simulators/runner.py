@@ -91,6 +91,11 @@ class ScenarioRun:
     ) -> None:
         self.scenario = scenario
         self.out = out
+        # own client ids: a scenario next to `safetwin run --simulate` must not take over its sessions
+        sim = settings.simulator.model_copy(
+            update={"client_id": f"{settings.simulator.client_id}-{scenario.name}"}
+        )
+        settings = settings.model_copy(update={"simulator": sim})
         self.twin = restrict(twin, involved(scenario, twin))
         wall0 = now_ms()
         self.sim0 = sim_start_ms(scenario.start_time, wall0)
