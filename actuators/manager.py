@@ -160,7 +160,7 @@ class CommandManager:
     def _start(
         self, base: CommandRecord, driver: Driver, live: Live, override_s: float | None, ts: int
     ) -> CommandRecord:
-        self._supersede(base.device_id, base.correlation_id, ts)
+        unsure = self._supersede(base.device_id, base.correlation_id, ts)
         if not driver.activates(base.action, base.params):
             self._cancel_checks(base.device_id)
         hold = self._hold_until(driver, live, base, ts)
@@ -175,7 +175,7 @@ class CommandManager:
             changes["hold_until_ts"] = hold
         rec = self._open(base.model_copy(update=changes), base.reason)
         live.last_command = rec.correlation_id
-        if live.state_ts is not None and driver.done(live.state, rec.action, rec.params):
+        if not unsure and live.state_ts is not None and driver.done(live.state, rec.action, rec.params):
             return self.supervisor.succeeded(rec, ts, "already in the wanted state; nothing sent")
         if hold is not None:
             return self._note(rec, ts, f"held for the minimum on-time until {hold}")
@@ -225,9 +225,14 @@ class CommandManager:
                 return rec
         return None
 
-    def _supersede(self, device_id: str, by: str, ts: int) -> None:
+    def _supersede(self, device_id: str, by: str, ts: int) -> bool:
+        """End the device's commands in flight; True if one was already published (it may still act)."""
+        published = False
         for corr in [c for c in self._deadline if self._records[c].device_id == device_id]:
-            self.transition(self._records[corr], CommandState.SUPERSEDED, ts, "system", f"replaced by {by}")
+            rec = self._records[corr]
+            published = published or rec.state is not CommandState.QUEUED
+            self.transition(rec, CommandState.SUPERSEDED, ts, "system", f"replaced by {by}")
+        return published
 
     def _cancel_checks(self, device_id: str) -> None:
         for corr, exp in list(self.verifier.open.items()):

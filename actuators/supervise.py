@@ -34,6 +34,8 @@ class Supervisor:
         live.state_ts = live.state_ts or ts
         if driver.activates(rec.action, rec.params):
             live.active_since = live.active_since or ts
+        else:
+            live.active_since = None  # stopped: the next run's on-times start afresh
         if rec.verify is not None and driver.activates(rec.action, rec.params):
             exp = m.verifier.expect(rec.correlation_id, rec.device_id, rec.space, rec.verify, ts)
             if exp is None:

@@ -159,3 +159,13 @@ def test_manual_override_holds_off_rules_then_hands_back_to_automatic_control() 
     back = sink.to("fan-1")[-1]
     assert back.params == {"on": False} and back.issued_by == "system:override-ended"
     assert m.live("fan-1").override_until is None
+
+
+def test_a_command_replacing_one_already_published_is_sent_even_if_the_state_looks_right() -> None:
+    m, sink = manager(drivers=[{"type": "fan", "min_on_s": 0}])
+    m.on_state("fan-1", state(on=False), now=T0)
+    on = m.submit("fan-1", "set", {"on": True}, issued_by="rule:a", now=T0)
+    off = m.submit("fan-1", "set", {"on": False}, issued_by="rule:a", now=T0 + 10)  # before any answer
+    assert m.detail(on.correlation_id).state is CommandState.SUPERSEDED  # type: ignore[union-attr]
+    assert off.state is CommandState.SENT, "the fan may carry out the first command: the stop must go out"
+    assert [c.params for c in sink.to("fan-1")] == [{"on": True}, {"on": False}]
