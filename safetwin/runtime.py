@@ -237,7 +237,7 @@ class SafeTwin:
         last_save = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(1.0)
-            for dev in self.live.sweep(now_ms()):
+            for dev in self.live.sweep(now_ms(), share=0.1):  # each device every 10 s
                 log.warning(
                     "device %s went offline: nothing heard for %.0f s",
                     dev,

@@ -78,6 +78,8 @@ class LiveState:
         # devices that never send telemetry (cameras, valves, speakers): silence is normal for them
         self._quiet_kinds = {d for d, place in twin.devices.items() if not place.metrics}
         self.gateways_online: dict[str, bool] = {}
+        self._order = list(self.devices)  # sweep order, for sweeping a slice at a time
+        self._cursor = 0
 
     def apply(self, batch: ReadingBatch) -> None:
         """Take a batch of accepted readings; a value older than the one we hold does not replace it."""
@@ -134,17 +136,33 @@ class LiveState:
         self.devices[device_id].actuator_state = state
         self.touch(device_id, received_ms)
 
-    def sweep(self, now_ms: int) -> list[str]:
-        """Mark devices silent for longer than the timeout offline; return those that just went offline."""
+    def sweep(self, now_ms: int, share: float = 1.0) -> list[str]:
+        """Mark devices silent for longer than the timeout offline; return those that just went offline.
+
+        `share` < 1 checks only that share of the devices, the next ones on the next call, so a
+        400,000-device twin is swept a slice a second instead of all at once on the event loop.
+        """
         went: list[str] = []
         limit = now_ms - self.offline_after_ms
-        for dev_id, st in self.devices.items():
+        if share >= 1.0:
+            ids: list[str] | dict[str, DeviceState] = self.devices
+        else:
+            ids = self._next_slice(max(1, int(len(self._order) * share)))
+        devices = self.devices
+        for dev_id in ids:
+            st = devices[dev_id]
             if st.birth and dev_id in self._quiet_kinds:
                 continue  # online until its last-will says otherwise
             if st.online and st.last_seen is not None and st.last_seen < limit:
                 st.online = False
                 went.append(dev_id)
         return went
+
+    def _next_slice(self, size: int) -> list[str]:
+        start = self._cursor % len(self._order) if self._order else 0
+        part = self._order[start : start + size]
+        self._cursor = start + len(part)
+        return part
 
     def health(self, st: DeviceState) -> Health:
         if st.last_seen is None and not st.will_offline:
