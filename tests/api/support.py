@@ -239,12 +239,20 @@ def open_accounts(twin: Twin, url: str) -> AccountService:
 
 def dev_login(base_url: str, username: str = "admin") -> dict[str, str]:
     """Log in to a SafeTwin in development mode as a demo account; its Authorization header."""
-    answer = httpx.post(
-        f"{base_url}/api/v1/auth/login",
-        json={"username": username, "password": DEV_PASSWORDS[username]},
-        timeout=30,
-        trust_env=False,
-    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            answer = httpx.post(
+                f"{base_url}/api/v1/auth/login",
+                json={"username": username, "password": DEV_PASSWORDS[username]},
+                timeout=30,
+                trust_env=False,
+            )
+            break
+        except httpx.ConnectError:  # a process that just said it runs may still be opening its socket
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
     answer.raise_for_status()
     return {"Authorization": f"Bearer {answer.json()['token']}"}
 
