@@ -75,9 +75,9 @@ def _layout() -> html.Div:
 
 
 def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache, tile_url: str | None) -> None:
-    def route(path: str | None, lang: str) -> Any:
+    def route(path: str | None, lang: str, me: dict[str, Any] | None) -> Any:
         # Every view needs a logged-in browser; the API then shows it only what its user may see.
-        if path == LOGIN_PATH or signed_in(client) is None:
+        if path == LOGIN_PATH or me is None:
             return login_page(lang)
         if path in (None, "", "/"):
             return map_page(lang, *first_figure(client, twins, lang, tile_url))
@@ -93,14 +93,18 @@ def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache, tile_ur
             )
             for href, key in _NAV
         ]
+        me = signed_in(client) if path != LOGIN_PATH else None
         return (
-            route(path, lang),
+            route(path, lang, me),
             nav,
             t("title", lang),
             t("operator", lang),
             t("operator.hint", lang),
             t("lang.other", lang),
             login_text("logout", lang),
+            # The API records actions under the logged-in name; the field shows it and takes no other.
+            str(me.get("username") or "") if me else "",
+            me is not None and bool(me.get("username")),
         )
 
     app.callback(
@@ -111,6 +115,8 @@ def _register_shell(app: dash.Dash, client: ApiClient, twins: TwinCache, tile_ur
         Output("operator", "placeholder"),
         Output("lang-btn", "children"),
         Output("logout", "children"),
+        Output("operator", "value"),
+        Output("operator", "readOnly"),
         Input("url", "pathname"),
         Input("lang", "data"),
     )(render)
