@@ -29,6 +29,7 @@ from api.routes.twin import twin_router
 from api.routes.users import users_router
 from api.routes.vision import vision_router
 from api.routes.workorders import parties_router, workorders_router
+from api.schemas import problem_responses
 
 log = logging.getLogger(__name__)
 
@@ -70,7 +71,8 @@ def create_api(ctx: ApiContext) -> FastAPI:
         stream_router(ctx),
     )
     for router in routers:
-        app.include_router(router, prefix=API_PREFIX)
+        # Every API route may answer 401 (no or bad credentials) and 403 (the role may not).
+        app.include_router(router, prefix=API_PREFIX, responses=problem_responses(401, 403))
     app.include_router(metrics_router(ctx))  # /metrics, where Prometheus looks by default
     app.mount(_DOCS_ASSETS, StaticFiles(directory=swagger_ui_path), name="docs-assets")
 

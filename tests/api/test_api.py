@@ -290,7 +290,7 @@ def test_server_app_serves_api_and_local_dashboard(parts: Parts) -> None:
 def test_openapi_documents_problem_responses(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     history = spec["paths"]["/api/v1/devices/{device_id}/history"]["get"]["responses"]
-    assert set(history) == {"200", "404", "422", "503"}
+    assert set(history) == {"200", "401", "403", "404", "422", "503"}
     assert "application/problem+json" in history["503"]["content"]
     assert "Problem" in spec["components"]["schemas"]
 
