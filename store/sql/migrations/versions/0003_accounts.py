@@ -8,6 +8,7 @@ Create Date: 2026-11-21
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
@@ -26,7 +27,7 @@ def _ts(name: str, nullable: bool = False) -> sa.Column[int]:
     return sa.Column(name, sa.BigInteger(), nullable=nullable)
 
 
-def _scope() -> tuple[sa.Column[object], ...]:
+def _scope() -> tuple[sa.Column[Any], ...]:
     return (
         sa.Column("sites", sa.JSON(), nullable=False),
         sa.Column("buildings", sa.JSON(), nullable=False),
