@@ -188,8 +188,10 @@ def pct(values: list[float], q: float) -> float | None:
     return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
 
 
-def accepted(st: SafeTwinProcess) -> int:
-    return int(st.http.get("/status").json()["ingest"]["accepted_readings"])
+def accepted(st: SafeTwinProcess, timeout: float | None = None) -> int:
+    """Readings SafeTwin's ingest has accepted so far (from its API)."""
+    r = st.http.get("/status", timeout=timeout) if timeout is not None else st.http.get("/status")
+    return int(r.json()["ingest"]["accepted_readings"])
 
 
 def raw_broker_rate(port: int, count: int = 200_000) -> float:
