@@ -118,6 +118,8 @@ class ActionRunner:
                 reason=reason,
                 rule_id=rule_id,
                 verify=action.verify if action is not None else None,
+                min_on_s=action.min_on_s if action is not None else None,
+                max_on_s=action.max_on_s if action is not None else None,
                 now=now,
             )
         except CommandRefused as err:

@@ -59,6 +59,8 @@ class Live:
     override_by: str | None = None
     override_prev: dict[str, Any] | None = None
     last_command: str | None = None
+    min_on_s: float | None = None  # this run's own on-times, from the command that started it
+    max_on_s: float | None = None
 
 
 class CommandManager:
@@ -117,6 +119,8 @@ class CommandManager:
         rule_id: str | None = None,
         verify: VerifySpec | None = None,
         override_s: float | None = None,
+        min_on_s: float | None = None,
+        max_on_s: float | None = None,
         now: int | None = None,
     ) -> CommandRecord:
         """Ask for a command: refused, deduplicated, satisfied already, held, queued or sent."""
@@ -146,6 +150,8 @@ class CommandManager:
                 updated_ts=ts,
                 expires_ts=ts,
                 verify=verify,
+                min_on_s=min_on_s,
+                max_on_s=max_on_s,
             )
             why = self._refusal(place, driver, live, action, params, manual, evidence, ts)
             if why is not None:
@@ -215,7 +221,8 @@ class CommandManager:
         rule = rec.issued_by.startswith("rule:")
         if not rule or live.active_since is None or driver.activates(rec.action, rec.params):
             return None
-        due = live.active_since + int(driver.config.min_on_s * 1000)
+        min_on = driver.config.min_on_s if live.min_on_s is None else live.min_on_s
+        due = live.active_since + int(min_on * 1000)
         return due if due > ts else None
 
     def _same_in_flight(self, device_id: str, action: str, params: dict[str, Any]) -> CommandRecord | None:

@@ -57,6 +57,12 @@ class CommandRecord(BaseModel):
     attempts: int = Field(0, description="Times it was published (retries keep the correlation id)")
     detail: str | None = Field(None, description="Why it failed, was refused, or what the check found")
     verify: VerifySpec | None = Field(None, description="Closed-loop check after success")
+    min_on_s: float | None = Field(
+        None, description="Minimum on-time of this run, seconds (else the driver's)"
+    )
+    max_on_s: float | None = Field(
+        None, description="Maximum on-time of this run, seconds (else the driver's)"
+    )
 
 
 class CommandTransition(BaseModel):

@@ -195,6 +195,7 @@ class ActuatorService:
         operator: str,
         reason: str,
         expires_in_s: float | None = None,
+        max_on_s: float | None = None,
     ) -> CommandRecord:
         """A manual command; with `expires_in_s` an override that ends in automatic control."""
         return self.manager.submit(
@@ -205,6 +206,7 @@ class ActuatorService:
             operator=operator,
             reason=reason,
             override_s=expires_in_s,
+            max_on_s=max_on_s,
         )
 
     def list_commands(

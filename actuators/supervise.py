@@ -34,8 +34,10 @@ class Supervisor:
         live.state_ts = live.state_ts or ts
         if driver.activates(rec.action, rec.params):
             live.active_since = live.active_since or ts
+            live.min_on_s, live.max_on_s = rec.min_on_s, rec.max_on_s
         else:
             live.active_since = None  # stopped: the next run's on-times start afresh
+            live.min_on_s = live.max_on_s = None
         if rec.verify is not None and driver.activates(rec.action, rec.params):
             exp = m.verifier.expect(rec.correlation_id, rec.device_id, rec.space, rec.verify, ts)
             if exp is None:
@@ -199,7 +201,7 @@ class Supervisor:
         m = self.m
         live = m.live(device)
         driver = m.drivers[m.places[device].kind.value]
-        limit = driver.config.max_on_s
+        limit = driver.config.max_on_s if live.max_on_s is None else live.max_on_s
         if limit is None or live.active_since is None or ts - live.active_since < limit * 1000:
             return
         if live.override_until is not None:

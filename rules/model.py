@@ -112,6 +112,12 @@ class RuleAction(_Config):
     min_severity: Severity = Field(Severity.WARNING, description="Run from this severity up")
     scope: Literal["space", "site"] = Field("space", description="Devices of the alarm's space or its site")
     verify: ActionVerify | None = Field(None, description="Expect the air to get better, or raise an alarm")
+    min_on_s: float | None = Field(
+        None, ge=0, description="Minimum on-time of this action, seconds; unset: the driver's"
+    )
+    max_on_s: float | None = Field(
+        None, gt=0, description="Maximum on-time of this action, seconds; unset: the driver's"
+    )
 
     @model_validator(mode="after")
     def _speaks_the_contract(self) -> RuleAction:

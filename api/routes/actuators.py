@@ -35,6 +35,12 @@ class CommandIn(BaseModel):
         description="Override: after this many seconds the device returns to automatic control (or its "
         "state before the override); unset: a one-off command that rules may change later",
     )
+    max_on_s: float | None = Field(
+        None,
+        gt=0,
+        le=WEEK_S,
+        description="Stop the device after it ran this long, seconds (else its driver's)",
+    )
 
 
 def need_actuators(ctx: ApiContext) -> ActuatorService:
@@ -75,6 +81,7 @@ def actuators_router(ctx: ApiContext) -> APIRouter:
             operator=operator_of(request),
             reason=body.reason,
             expires_in_s=body.expires_in_s,
+            max_on_s=body.max_on_s,
         )
 
     @router.get("/commands", response_model=Page[CommandRecord], responses=errors, summary="Newest first")

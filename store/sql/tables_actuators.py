@@ -34,6 +34,8 @@ class CommandRow(Base):
     attempts: Mapped[int] = mapped_column(Integer)
     detail: Mapped[str | None] = mapped_column(Text)
     verify: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    min_on_s: Mapped[float | None]
+    max_on_s: Mapped[float | None]
 
     __table_args__ = (
         Index("ix_actuator_commands_device_id_created_ts", "device_id", "created_ts"),

@@ -169,3 +169,13 @@ def test_a_command_replacing_one_already_published_is_sent_even_if_the_state_loo
     assert m.detail(on.correlation_id).state is CommandState.SUPERSEDED  # type: ignore[union-attr]
     assert off.state is CommandState.SENT, "the fan may carry out the first command: the stop must go out"
     assert [c.params for c in sink.to("fan-1")] == [{"on": True}, {"on": False}]
+
+
+def test_a_command_can_carry_its_own_on_times() -> None:
+    m, sink = manager()
+    rec = m.submit("relay-d", "set", {"on": True}, issued_by="rule:a", min_on_s=0, max_on_s=30, now=T0)
+    m.on_ack("relay-d", ack(rec.correlation_id, AckStatus.SUCCEEDED), now=T0 + S)
+    m.supervisor.tick(T0 + 20 * S)
+    assert len(sink.to("relay-d")) == 1, "the relay driver's 2 h limit does not apply to this run"
+    m.supervisor.tick(T0 + 32 * S)
+    assert sink.to("relay-d")[-1].params == {"on": False}

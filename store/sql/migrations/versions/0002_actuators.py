@@ -42,6 +42,8 @@ def upgrade() -> None:
         sa.Column("attempts", sa.Integer(), nullable=False),
         _text("detail", nullable=True, long=True),
         sa.Column("verify", sa.JSON(), nullable=True),
+        sa.Column("min_on_s", sa.Float(), nullable=True),
+        sa.Column("max_on_s", sa.Float(), nullable=True),
         sa.PrimaryKeyConstraint("correlation_id", name=op.f("pk_actuator_commands")),
     )
     op.create_index(
