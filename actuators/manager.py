@@ -166,7 +166,7 @@ class CommandManager:
     def _start(
         self, base: CommandRecord, driver: Driver, live: Live, override_s: float | None, ts: int
     ) -> CommandRecord:
-        unsure = self._supersede(base.device_id, base.correlation_id, ts)
+        unsure = self._supersede(driver, base, ts)
         if not driver.activates(base.action, base.params):
             self._cancel_checks(base.device_id)
         hold = self._hold_until(driver, live, base, ts)
@@ -232,13 +232,15 @@ class CommandManager:
                 return rec
         return None
 
-    def _supersede(self, device_id: str, by: str, ts: int) -> bool:
-        """End the device's commands in flight; True if one was already published (it may still act)."""
+    def _supersede(self, driver: Driver, new: CommandRecord, ts: int) -> bool:
+        """End the device's commands in flight that the new one replaces; True if one was published."""
         published = False
-        for corr in [c for c in self._deadline if self._records[c].device_id == device_id]:
+        for corr in [c for c in self._deadline if self._records[c].device_id == new.device_id]:
             rec = self._records[corr]
+            if not driver.replaces(new.action, rec.action):
+                continue
             published = published or rec.state is not CommandState.QUEUED
-            self.transition(rec, CommandState.SUPERSEDED, ts, "system", f"replaced by {by}")
+            self.transition(rec, CommandState.SUPERSEDED, ts, "system", f"replaced by {new.correlation_id}")
         return published
 
     def _cancel_checks(self, device_id: str) -> None:

@@ -83,6 +83,10 @@ class Driver:
         """Whether a reported state shows the command took effect."""
         return all(state.get(k) == v for k, v in params.items())
 
+    def replaces(self, action: str, older_action: str) -> bool:
+        """Whether a new command makes an older one to the same device moot (a newer set wins)."""
+        return True
+
     def needs_evidence(self, action: str, params: dict[str, Any]) -> bool:
         """Whether the command needs independent evidence of an emergency (an evacuation broadcast)."""
         return False

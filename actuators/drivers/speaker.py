@@ -41,6 +41,9 @@ class SpeakerDriver(Driver):
     def restore(self, state: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
         return None if state.get("playing") else ("stop", {})
 
+    def replaces(self, action: str, older_action: str) -> bool:
+        return action == "stop"  # announcements queue up; a stop ends them all
+
     def needs_evidence(self, action: str, params: dict[str, Any]) -> bool:
         return self.evacuation(action, params)
 

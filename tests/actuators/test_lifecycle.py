@@ -179,3 +179,15 @@ def test_a_command_can_carry_its_own_on_times() -> None:
     assert len(sink.to("relay-d")) == 1, "the relay driver's 2 h limit does not apply to this run"
     m.supervisor.tick(T0 + 32 * S)
     assert sink.to("relay-d")[-1].params == {"on": False}
+
+
+def test_announcements_queue_up_and_a_stop_ends_them() -> None:
+    m, sink = manager()
+    first = m.submit("spk-1", "play", {"text": "请佩戴安全帽"}, issued_by="rule:a", now=T0)
+    second = m.submit("spk-1", "play", {"text": "请勿靠近基坑"}, issued_by="rule:b", now=T0 + 10)
+    assert first.state is second.state is CommandState.SENT
+    stop = m.submit("spk-1", "stop", {}, issued_by="user:值班员", now=T0 + 20)
+    assert stop.state is CommandState.SENT
+    for rec in (first, second):
+        assert m.detail(rec.correlation_id).state is CommandState.SUPERSEDED  # type: ignore[union-attr]
+    assert [c.action for c in sink.to("spk-1")] == ["play", "play", "stop"]
