@@ -82,7 +82,7 @@ class ApiKeyIn(Grant):
 class ApiKey(Grant):
     """An API key as listed: never the key itself."""
 
-    id: str = Field(description="Key id (the key's first characters, safe to show)")
+    id: str = Field(description="Key id (random, safe to show; not part of the key)")
     name: str = Field(description="What the key is for")
     created_by: str = Field(description="Who made it")
     created_ts: int = Field(description="Created, epoch ms")

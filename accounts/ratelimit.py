@@ -7,9 +7,13 @@ import time
 from collections import deque
 from collections.abc import Callable
 
+ANY_NAME = "\0any"  # the key that counts an address's failures over every user name
+PER_ADDRESS = 10  # an address may fail this many times `max_failures` over all names (password spraying)
+
 
 class LoginLimiter:
-    """At most `max_failures` failed logins per (user name, client address) in `window_s` seconds."""
+    """At most `max_failures` failed logins per (user name, client address) in `window_s` seconds,
+    and `PER_ADDRESS` times as many per address over all user names."""
 
     def __init__(
         self, max_failures: int, window_s: float, clock: Callable[[], float] = time.monotonic
@@ -30,16 +34,26 @@ class LoginLimiter:
         """Seconds until another try is allowed; 0 when it is allowed now."""
         now = self._clock()
         with self._lock:
-            times = self._recent((username.lower(), ip), now)
-            if len(times) < self.max_failures:
-                return 0
-            return max(1, int(times[0] + self.window_s - now + 0.999))
+            waits = [
+                self._wait(self._recent(key, now), most, now)
+                for key, most in (
+                    ((username.lower(), ip), self.max_failures),
+                    ((ANY_NAME, ip), self.max_failures * PER_ADDRESS),
+                )
+            ]
+        return max(waits)
+
+    def _wait(self, times: deque[float], most: int, now: float) -> int:
+        if len(times) < most:
+            return 0
+        return max(1, int(times[-most] + self.window_s - now + 0.999))
 
     def failed(self, username: str, ip: str) -> None:
         """Count a failed login."""
         now = self._clock()
         with self._lock:
             self._recent((username.lower(), ip), now).append(now)
+            self._recent((ANY_NAME, ip), now).append(now)
             if len(self._failures) > 100_000:  # bound memory under a spray of user names
                 self._failures = {k: v for k, v in self._failures.items() if v}
 

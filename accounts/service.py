@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from dataclasses import dataclass
 
@@ -193,7 +194,7 @@ class AccountService:
         """A new API key; the key itself is returned this once and only its hash is kept."""
         key = new_secret(KEY_PREFIX)
         row = ApiKeyRow(
-            id=key[len(KEY_PREFIX) : len(KEY_PREFIX) + 8],
+            id=secrets.token_hex(6),  # its own random id: listing keys shows nothing of the keys
             key_hash=digest(key),
             name=new.name,
             role=new.role.value,

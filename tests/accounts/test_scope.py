@@ -69,3 +69,14 @@ def test_limiter_locks_for_the_window_then_lets_in() -> None:
     assert limiter.retry_after("u", "ip") == 60
     now[0] = 60.5
     assert limiter.retry_after("u", "ip") == 0
+
+
+def test_limiter_locks_an_address_that_tries_many_names() -> None:
+    now = [0.0]
+    limiter = LoginLimiter(2, 60, clock=lambda: now[0])
+    for i in range(19):
+        limiter.failed(f"user-{i}", "10.0.0.7")
+    assert limiter.retry_after("fresh-name", "10.0.0.7") == 0
+    limiter.failed("user-19", "10.0.0.7")
+    assert limiter.retry_after("fresh-name", "10.0.0.7") == 60
+    assert limiter.retry_after("fresh-name", "10.0.0.8") == 0
