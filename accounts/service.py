@@ -135,6 +135,17 @@ class AccountService:
             self.store.touch_key(row.id, now)
         return self._principal(f"key:{row.id}", "api_key", key_of(row))
 
+    def still_valid(self, principal: Principal) -> bool:
+        """Whether the session or key a principal came with is still good (for long-lived streams)."""
+        if principal.kind == "api_key":
+            key_id = principal.name.removeprefix("key:")
+            row = self.store.key_by_id(key_id)
+            return row is not None and not row.revoked
+        if principal.token_hash is None:
+            return False
+        found = self.store.session(principal.token_hash)
+        return found is not None and found[0].expires_ts > now_ms() and not found[1].disabled
+
     # --- users ----------------------------------------------------------------------------------
 
     def create_user(self, new: UserIn) -> User:

@@ -181,6 +181,9 @@ class AccountStore:
         stmt = select(ApiKeyRow).where(ApiKeyRow.key_hash == key_hash)
         return self._run("reading an API key", lambda s: s.scalars(stmt).first())
 
+    def key_by_id(self, key_id: str) -> ApiKeyRow | None:
+        return self._run("reading an API key", lambda s: s.get(ApiKeyRow, key_id))
+
     def touch_key(self, key_id: str, now: int) -> None:
         stmt = update(ApiKeyRow).where(ApiKeyRow.id == key_id).values(last_used_ts=now)
         self._run("marking an API key used", lambda s: s.execute(stmt))

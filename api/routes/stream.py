@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated
 
 from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import StreamingResponse
+from starlette.concurrency import run_in_threadpool
 
 from accounts.scope import Scope
-from api.auth import scope_of
+from api.auth import current_principal
 from api.changes import Change, ChangeHub
 from api.context import ApiContext
 from api.schemas import problem_responses
@@ -24,7 +25,7 @@ def _frame(change: Change) -> bytes:
 
 
 async def _events(
-    hub: ChangeHub, scope: Scope, request: Request, duration_s: float | None
+    hub: ChangeHub, still_valid: Callable[[], bool], scope: Scope, request: Request, duration_s: float | None
 ) -> AsyncIterator[bytes]:
     sub = hub.subscribe()
     loop = asyncio.get_running_loop()
@@ -36,7 +37,8 @@ async def _events(
             try:
                 change = await asyncio.wait_for(sub.queue.get(), timeout=wait)
             except TimeoutError:
-                if await request.is_disconnected():
+                # A stream outlives no logout, expiry, disabled account or revoked key.
+                if await request.is_disconnected() or not await run_in_threadpool(still_valid):
                     return
                 yield b": heartbeat\n\n"
                 continue
@@ -64,7 +66,14 @@ def stream_router(ctx: ApiContext) -> APIRouter:
     ) -> StreamingResponse:
         if ctx.changes is None:
             raise HTTPException(503, "live changes are not published in this SafeTwin process")
-        events = _events(ctx.changes, scope_of(request), request, duration_s)
+        principal = current_principal(request)
+        accounts = ctx.accounts
+        assert accounts is not None  # authenticate let the request in
+
+        def still_valid() -> bool:
+            return accounts.still_valid(principal)
+
+        events = _events(ctx.changes, still_valid, principal.scope, request, duration_s)
         return StreamingResponse(
             events, media_type="text/event-stream", headers={"Cache-Control": "no-cache"}
         )

@@ -119,3 +119,24 @@ def test_ingest_needs_the_ingest_permission(world: World) -> None:
             "/ingest/telemetry", params={"device_id": "lj-co-02"}, json={"metrics": {"co": 1}}
         )
         assert refused.status_code == 403 and "ingest:write" in refused.json()["detail"]
+
+
+def test_a_stream_ends_when_its_session_does(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr("api.routes.stream.HEARTBEAT_S", 0.2)  # the session is checked at each heartbeat
+    world.parts.accounts.ensure_user("watcher", "watcher-password", Role.OPERATOR)
+    token = world.parts.accounts.login("watcher", "watcher-password", "test").token
+    ended = threading.Event()
+
+    def read() -> None:
+        url = f"{world.base}/api/v1/stream"
+        with httpx.stream("GET", url, headers={"Authorization": f"Bearer {token}"}, timeout=30) as r:
+            for _ in r.iter_lines():
+                pass
+        ended.set()
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    assert not ended.wait(1.0)  # open, with no end of its own
+    with world.client({"Authorization": f"Bearer {token}"}) as c:
+        assert c.post("/auth/logout").status_code == 204
+    assert ended.wait(10), "the stream stayed open after logout"
