@@ -10,6 +10,7 @@ from twin.twin import Twin
 ACTUATOR_FAILED = "actuator-failed"
 VENTILATION_INEFFECTIVE = "ventilation-ineffective"
 _NAMES = {ACTUATOR_FAILED: "Actuator failed", VENTILATION_INEFFECTIVE: "Ventilation ineffective"}
+NAMES_ZH = {ACTUATOR_FAILED: "执行器故障", VENTILATION_INEFFECTIVE: "通风无效"}
 
 
 def device_signal(

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -62,10 +62,11 @@ class AlarmEngine:
         *,
         sink: ResponseSink | None = None,
         writer: OpsWriter | None = None,
+        rule_name_zh: Callable[[str], str | None] | None = None,
     ) -> None:
         self.twin = twin
         self.settings = settings or AlarmSettings()
-        self.responder = Responder(self.settings, twin, sink)
+        self.responder = Responder(self.settings, twin, sink, rule_name_zh)
         self.records = AlarmRecords(self.settings.keep_closed)
         self.orders = WorkOrderBook(self.settings, twin)
         self.credit = CreditBook(self.settings.credit)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 from alarms.lifecycle import camera_label
@@ -20,10 +21,23 @@ SEVERITY_ZH = {Severity.WARNING: "预警", Severity.ALARM: "报警", Severity.EM
 class Responder:
     """Renders broadcast and notification texts and hands them to the sink; a failing sink is logged."""
 
-    def __init__(self, settings: AlarmSettings, twin: Twin, sink: ResponseSink | None) -> None:
+    def __init__(
+        self,
+        settings: AlarmSettings,
+        twin: Twin,
+        sink: ResponseSink | None,
+        name_zh: Callable[[str], str | None] | None = None,
+    ) -> None:
         self.settings = settings
         self.twin = twin
         self.sink = sink
+        self.name_zh = name_zh  # a rule's Chinese name by rule id, for Chinese texts
+
+    def what(self, alarm: Alarm, lang: str) -> str:
+        """The rule's name in `lang`: its Chinese name where it has one, else its name."""
+        if lang == "zh" and self.name_zh is not None:
+            return self.name_zh(alarm.rule_id) or alarm.rule_name
+        return alarm.rule_name
 
     def grade_of(self, signal: AlarmSignal | Alarm, severity: Severity | None) -> Grade:
         """Emergency for severity emergency or an emergency category / camera label, else general."""
@@ -47,7 +61,8 @@ class Responder:
         texts = []
         for lang in self.settings.language.split("+"):
             sev = SEVERITY_ZH[alarm.severity] if lang == "zh" else alarm.severity.value
-            texts.append((template.zh if lang == "zh" else template.en).format(**{**fields, "severity": sev}))
+            local = {**fields, "severity": sev, "what": extra.get("what") or self.what(alarm, lang)}
+            texts.append((template.zh if lang == "zh" else template.en).format(**local))
         return " ".join(texts)
 
     def broadcast_template(self, alarm: Alarm) -> MessageTemplate:

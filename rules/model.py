@@ -138,6 +138,9 @@ class Rule(_Config):
     id: RuleId = Field(description="Stable id; overrides are '<base id>@<building id>'")
     version: int = Field(1, ge=1, description="Bumped on every edit; state is kept while (id, version) holds")
     name: str = Field(min_length=1, max_length=200, description="Name shown to people")
+    name_zh: str | None = Field(
+        None, max_length=200, description="Chinese name, said in Chinese broadcasts and notices"
+    )
     description: str = Field("", max_length=4000, description="What the rule watches and why")
     enabled: bool = Field(True, description="Disabled rules are loaded but not evaluated")
     category: str = Field(

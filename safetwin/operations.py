@@ -17,6 +17,7 @@ from actuators.permits import PermitManager
 from actuators.publisher import CommandPublisher
 from actuators.response import ActuatorResponse
 from actuators.service import ActuatorService
+from actuators.signals import NAMES_ZH
 from actuators.ventilation import TrackedFans
 from alarms.manager import AlarmManager
 from alarms.writer import ChangeSet, OpsWriter
@@ -68,7 +69,9 @@ class Operations:
         self.response = ActuatorResponse(twin, self.commands)
         self.topics = topics
         self.writer = OpsWriter(self.store, listeners=[self._announce])
-        self.alarms = AlarmManager(twin, settings.alarms, sink=self.response, writer=self.writer)
+        self.alarms = AlarmManager(
+            twin, settings.alarms, sink=self.response, writer=self.writer, rule_name_zh=self.rule_name_zh
+        )
         packs = configured_rules(settings)
         self.rules = RuleEngine(twin, packs, history=history, settings=settings.rules)
         self.catalog = RuleCatalog(self.rules, self.store, packs)
@@ -106,6 +109,14 @@ class Operations:
     def _rule_of(self, rule_id: str) -> Rule | None:
         """The rule in force with this id (rule actions are looked up only when a signal comes)."""
         return next((r for r in self.rules.rules() if r.id == rule_id), None)
+
+    def rule_name_zh(self, rule_id: str) -> str | None:
+        """A rule's Chinese name (an override's from its base rule), for Chinese broadcasts and notices."""
+        if rule_id in NAMES_ZH:
+            return NAMES_ZH[rule_id]
+        by_id = {r.id: r for r in self.rules.rules()}
+        rule = by_id.get(rule_id) or by_id.get(rule_id.split("@", 1)[0])
+        return rule.name_zh if rule is not None else None
 
     def _announce(self, changes: ChangeSet) -> None:
         """Every alarm and work-order change goes out on MQTT for integrations and dashboards."""

@@ -5,9 +5,11 @@ from __future__ import annotations
 import pytest
 
 from alarms.errors import InvalidRequest, InvalidTransition, NotFound
+from alarms.manager import AlarmManager
 from alarms.settings import AlarmSettings, MessageTemplate
 from core.alarms import AlarmState, Grade, Severity, WorkOrderState
-from tests.alarms.support import HOUR, MIN, T0, actions, fire, manager, resolve
+from rules.packs import load_packs
+from tests.alarms.support import HOUR, MIN, T0, TWIN, RecordingSink, actions, fire, manager, resolve
 
 
 def test_general_hazard_fixed_in_time_closes_itself_without_a_work_order() -> None:
@@ -53,6 +55,27 @@ def test_broadcast_language_and_template_choice() -> None:
         "1栋B1地下车库一氧化碳报警 CO alarm at 1栋B1地下车库",
         "注意：2栋商铺LEL high Note: LEL high at 2栋商铺",
     ]
+
+
+def test_chinese_texts_say_the_rules_chinese_name_and_english_texts_its_name() -> None:
+    settings = AlarmSettings(
+        language="zh+en",
+        broadcasts={"default": MessageTemplate(zh="注意：{place}{what}", en="Note: {what} at {place}")},
+    )
+    sink = RecordingSink()
+    names = {"garage-co": "一氧化碳浓度超标"}
+    mgr = AlarmManager(TWIN, settings, sink=sink, rule_name_zh=names.get)
+    mgr.on_signal(fire(Severity.WARNING, ts=T0, rule="garage-co", name="Garage CO"))
+    mgr.on_signal(fire(Severity.WARNING, ts=T0, source="lel-1", rule="lel-high", name="LEL high"))
+    assert [t for _, t in sink.broadcasts] == [
+        "注意：1栋B1地下车库一氧化碳浓度超标 Note: Garage CO at 1栋B1地下车库",
+        "注意：2栋商铺LEL high Note: LEL high at 2栋商铺",  # no Chinese name: the name as it is
+    ]
+
+
+def test_every_shipped_rule_has_a_chinese_name() -> None:
+    missing = [r.id for r in load_packs(None) if not r.name_zh]
+    assert missing == []
 
 
 def test_general_hazard_past_its_deadline_becomes_a_work_order_and_escalates_level_by_level() -> None:
