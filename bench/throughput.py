@@ -62,7 +62,7 @@ rules:
 """
 METRIC = {"co_sensor": "co", "ch4_sensor": "ch4", "temp_humidity": "temperature"}
 NORMAL = {"co": 4.0, "ch4": 1.0, "temperature": 24.0}
-SPIKES_PER_S = 4
+SPIKES_PER_S = 3
 
 
 @dataclass
@@ -323,7 +323,7 @@ class BenchTwin:
 
     @classmethod
     def make(cls, path: Path, devices: int) -> BenchTwin:
-        write_twin(path, devices, per_floor=20, floors=10, garage_co=5)
+        write_twin(path, devices, per_floor=25, floors=4, garage_co=5)  # a garage per 106 devices
         twin = Twin(load_twin_file(path))
         readers = [(d, METRIC[p.kind.value]) for d, p in twin.devices.items() if p.kind.value in METRIC]
         fans = {p.space: d for d, p in twin.devices.items() if p.kind == "fan"}
