@@ -84,7 +84,9 @@ class PermitManager:
         stop_work: StopWork | None = None,
         store: DocumentStore | None = None,
         clock: Callable[[], int] = now_ms,
+        doc_name: str = PERMITS_DOC,
     ) -> None:
+        self.doc_name = doc_name  # one per worker where several share the store
         self.settings = settings
         self.twin = twin
         self.live = live
@@ -108,7 +110,7 @@ class PermitManager:
         """Read permits from the store (blocking); returns how many are open."""
         if self.store is None:
             return 0
-        doc = self.store.load_document(PERMITS_DOC) or {}
+        doc = self.store.load_document(self.doc_name) or {}
         with self._lock:
             for raw in doc.get("permits", []):
                 permit = Permit.model_validate(raw)
@@ -127,7 +129,7 @@ class PermitManager:
             for pid in [p.id for p in done[: max(0, len(done) - self.settings.keep_closed)]]:
                 del self.permits[pid]
             body = {"permits": [p.model_dump(mode="json") for p in self.permits.values()]}
-        self.store.save_document(PERMITS_DOC, body)
+        self.store.save_document(self.doc_name, body)
 
     def save_if_dirty(self) -> None:
         """Save if something changed off an API call (a revocation on ingest); blocking."""

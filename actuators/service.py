@@ -93,8 +93,10 @@ class ActuatorService:
         *,
         rule_of: Callable[[str], Rule | None],
         open_alarms: Callable[[], list[Alarm]] | None = None,
+        owns_device: Callable[[str], bool] | None = None,
     ) -> None:
         self.twin, self.settings, self.store = twin, settings, store
+        self.owns_device = owns_device or (lambda _device: True)
         self.topics = publisher.topics
         self.open_alarms = open_alarms or list
         self.recorder = CommandRecorder(store) if store is not None else None
@@ -125,6 +127,7 @@ class ActuatorService:
             now = now_ms()
             since = now - int(RESTORE_WINDOW_S * 1000)
             recent, _ = self.store.list_commands(since_ts=since, limit=10_000)
+            recent = [c for c in recent if self.owns_device(c.device_id)]  # other workers' are theirs
             with self.manager._lock:
                 self.manager.supervisor.continue_after_restart(recent[::-1], now)
 

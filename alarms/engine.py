@@ -63,8 +63,10 @@ class AlarmEngine:
         sink: ResponseSink | None = None,
         writer: OpsWriter | None = None,
         rule_name_zh: Callable[[str], str | None] | None = None,
+        state_doc: str = STATE_DOC,
     ) -> None:
         self.twin = twin
+        self.state_doc = state_doc  # one per worker where several share the store
         self.settings = settings or AlarmSettings()
         self.responder = Responder(self.settings, twin, sink, rule_name_zh)
         self.records = AlarmRecords(self.settings.keep_closed)
@@ -122,7 +124,7 @@ class AlarmEngine:
         self._save_state(tx)
 
     def _save_state(self, tx: ChangeSet) -> None:
-        tx.documents[STATE_DOC] = {
+        tx.documents[self.state_doc] = {
             "version": 1,
             "shelves": {source: asdict(shelf) for source, shelf in self._windows.items()},
             "credit": self.credit.state(),

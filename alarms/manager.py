@@ -10,11 +10,11 @@ method that changes something takes `now_ms` (epoch ms; the wall clock if None) 
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import NamedTuple
 
 from alarms.credit import PartyCredit
-from alarms.engine import STATE_DOC, AlarmEngine, Shelf
+from alarms.engine import AlarmEngine, Shelf
 from alarms.errors import InvalidRequest, InvalidTransition, NotFound
 from alarms.kpi import Kpis, compute_kpis
 from alarms.lifecycle import user_actor
@@ -360,21 +360,28 @@ class AlarmManager(AlarmEngine):
 
     # --- restart ------------------------------------------------------------------------------
 
-    def load(self, store: OpsStore, now_ms: int | None = None) -> LoadSummary:
-        """Restore open alarms, open work orders (and their alarms), credit scores and shelves."""
+    def load(
+        self, store: OpsStore, now_ms: int | None = None, owns_site: Callable[[str], bool] | None = None
+    ) -> LoadSummary:
+        """Restore open alarms, open work orders (and their alarms), credit scores and shelves.
+
+        `owns_site` keeps the alarms and orders of this worker's sites where several workers share
+        the store (each raised them for its own sites and alone may escalate or close them).
+        """
         ts = _now(now_ms)
+        mine = owns_site or (lambda _site: True)
         with self._lock:
-            alarms = store.open_alarms()
+            alarms = [a for a in store.open_alarms() if mine(a.site)]
             for alarm in alarms:
                 self.records.restore(alarm, store.alarm_history(alarm.id))
-            orders = store.open_work_orders()
+            orders = [o for o in store.open_work_orders() if mine(o.site)]
             for order in orders:
                 self.orders.restore(order, store.work_order_steps(order.id))
                 if self.records.find(order.alarm_id) is None:
                     closed = store.get_alarm(order.alarm_id)
                     if closed is not None:
                         self.records.restore(closed, store.alarm_history(closed.id))
-            doc = store.load_document(STATE_DOC) or {}
+            doc = store.load_document(self.state_doc) or {}
             scores = store.credit_scores()
             self.credit.restore(scores, doc.get("credit") or {}, ts)
             self._windows = {

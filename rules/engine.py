@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any
+from typing import Any, cast
 
 from core.alarms import AlarmSignal, SignalKind
 from core.contract import AvailabilityState
@@ -165,10 +165,30 @@ class RuleEngine:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state (timers, windows, hysteresis, last values, device clocks) for a restart."""
-        devices = {
-            d: [s.last_ts, s.last_recv, s.heard] for d, s in self._slots.items() if s.heard or s.last_ts >= 0
-        }
-        state = {rid: {"version": ev.rule.version, "state": ev.snapshot()} for rid, ev in self._evs.items()}
+        steps = self.snapshot_in_steps()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return cast(dict[str, Any], done.value)
+
+    def snapshot_in_steps(self, chunk: int = 5000) -> Generator[None, None, dict[str, Any]]:
+        """The snapshot a chunk of devices or tracks at a time, yielding in between.
+
+        With hundreds of thousands of devices a whole snapshot takes long enough to stall ingest;
+        the caller on the event loop lets other work run at each yield.  Each track's state is
+        taken whole, so a restart sees every timer as it was at some instant of the snapshot.
+        """
+        devices: dict[str, list[int]] = {}
+        slots = list(self._slots.items())
+        for start in range(0, len(slots), chunk):
+            for d, s in slots[start : start + chunk]:
+                if s.heard or s.last_ts >= 0:
+                    devices[d] = [s.last_ts, s.last_recv, s.heard]
+            yield
+        state: dict[str, Any] = {}
+        for rid, ev in list(self._evs.items()):
+            state[rid] = {"version": ev.rule.version, "state": (yield from ev.snapshot_in_steps(chunk))}
         return {"format": SNAPSHOT_FORMAT, "saved_ts": self._now, "devices": devices, "rules": state}
 
     def restore(self, snap: dict[str, Any]) -> None:

@@ -10,19 +10,22 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
+from typing import Any, cast
 
 from actuators.notifier import Notifier
 from actuators.permit_response import ResponseStopWork, play_by_lifecycle, play_by_publisher
-from actuators.permits import PermitManager
+from actuators.permits import PERMITS_DOC, PermitManager
 from actuators.publisher import CommandPublisher
 from actuators.response import ActuatorResponse
 from actuators.service import ActuatorService
 from actuators.signals import NAMES_ZH
 from actuators.ventilation import TrackedFans
+from alarms.engine import STATE_DOC as ALARM_STATE_DOC
 from alarms.manager import AlarmManager
 from alarms.writer import ChangeSet, OpsWriter
 from core.alarms import AlarmSignal
 from core.contract import Topics, now_ms
+from ingest.partition import stable_partition
 from ingest.pipeline import PipelineResult
 from rules.catalog import RuleCatalog
 from rules.engine import RuleEngine
@@ -38,6 +41,28 @@ from twin.twin import Twin
 log = logging.getLogger(__name__)
 
 RULE_STATE_DOC = "rule_engine_state"
+
+
+class WorkerShare:
+    """What this worker owns where several ingest + rules workers share one operational store.
+
+    Workers split the sites (`ingest.partitions`); each restores and drives only the alarms, work
+    orders and commands of its own sites, and keeps its state documents under its own names.
+    """
+
+    def __init__(self, twin: Twin, partitions: int, partition: int) -> None:
+        self.twin, self.partitions, self.partition = twin, partitions, partition
+
+    def owns_site(self, site: str) -> bool:
+        return self.partitions <= 1 or stable_partition(site, self.partitions) == self.partition
+
+    def owns_device(self, device_id: str) -> bool:
+        place = self.twin.devices.get(device_id)
+        return place is None or self.owns_site(place.site)
+
+    def doc(self, name: str) -> str:
+        """A state document's name for this worker."""
+        return name if self.partitions <= 1 else f"{name}@{self.partition}/{self.partitions}"
 
 
 def configured_rules(settings: SafeTwinSettings) -> list[Rule]:
@@ -64,13 +89,19 @@ class Operations:
         live: LiveState | None = None,
     ) -> None:
         self.settings = settings
+        self.owner = WorkerShare(twin, settings.ingest.partitions, settings.ingest.partition)
         self.store = SqlOpsStore(settings.database)
         self.commands = CommandPublisher(settings.mqtt, topics)
         self.response = ActuatorResponse(twin, self.commands)
         self.topics = topics
         self.writer = OpsWriter(self.store, listeners=[self._announce])
         self.alarms = AlarmManager(
-            twin, settings.alarms, sink=self.response, writer=self.writer, rule_name_zh=self.rule_name_zh
+            twin,
+            settings.alarms,
+            sink=self.response,
+            writer=self.writer,
+            rule_name_zh=self.rule_name_zh,
+            state_doc=self.owner.doc(ALARM_STATE_DOC),
         )
         packs = configured_rules(settings)
         self.rules = RuleEngine(twin, packs, history=history, settings=settings.rules)
@@ -82,6 +113,7 @@ class Operations:
             SqlCommandStore(settings.database),
             rule_of=self._rule_of,
             open_alarms=self.alarms.open_alarms,
+            owns_device=self.owner.owns_device,
         )
         self.response.commands = self.actuators.tracked  # broadcasts are followed and stored too
         self._on_signals = on_signals
@@ -101,6 +133,7 @@ class Operations:
                     play_by_lifecycle(self.actuators.manager.submit, play_by_publisher(self.commands.send)),
                 ),
                 store=self.store,
+                doc_name=self.owner.doc(PERMITS_DOC),
             )
             if live is not None
             else None
@@ -131,10 +164,10 @@ class Operations:
         self.catalog.load()  # rules edited through the API, over the packs
         self.writer.start()
         self.actuators.open()
-        summary = self.alarms.load(self.store)
+        summary = self.alarms.load(self.store, owns_site=self.owner.owns_site)
         if self.permits is not None:
             log.info("%d confined-space permit(s) open", self.permits.load())
-        snap = self.store.load_document(RULE_STATE_DOC)
+        snap = self.store.load_document(self.owner.doc(RULE_STATE_DOC))
         if snap:
             self.rules.restore(snap)
         log.info("operations ready: %d rules; continued %s", len(self.rules.rules()), summary)
@@ -201,13 +234,23 @@ class Operations:
             self.alarms.tick(now)
             if loop.time() - last_save >= save_every:
                 last_save = loop.time()
-                snap = self.rules.snapshot()
-                await asyncio.to_thread(self.store.save_document, RULE_STATE_DOC, snap)
+                snap = await self._rule_snapshot()
+                await asyncio.to_thread(self.store.save_document, self.owner.doc(RULE_STATE_DOC), snap)
+
+    async def _rule_snapshot(self) -> dict[str, Any]:
+        """The rule engine's snapshot, taken a chunk at a time so ingest is not held up meanwhile."""
+        steps = self.rules.snapshot_in_steps()
+        while True:
+            try:
+                next(steps)
+            except StopIteration as done:
+                return cast(dict[str, Any], done.value)
+            await asyncio.sleep(0)
 
     def close(self) -> None:
         """Save rule state, flush alarm records, close the store (blocking)."""
         try:
-            self.store.save_document(RULE_STATE_DOC, self.rules.snapshot())
+            self.store.save_document(self.owner.doc(RULE_STATE_DOC), self.rules.snapshot())
         except Exception:
             log.exception("rule state could not be saved; pending timers restart on the next run")
         if not self.writer.stop(timeout=30):

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
@@ -202,6 +202,11 @@ class Evaluator(ABC):
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state for a restart."""
 
+    def snapshot_in_steps(self, chunk: int) -> Generator[None, None, dict[str, Any]]:
+        """The snapshot, yielding between chunks of `chunk` sources where the state is large."""
+        yield
+        return self.snapshot()
+
     @abstractmethod
     def restore(self, data: dict[str, Any]) -> None:
         """Load what snapshot() returned (for the same rule id and version)."""
@@ -279,6 +284,17 @@ class TrackedEvaluator(Evaluator, Generic[T]):
             data = track.dump()
             if data is not None:
                 out[sid] = data
+        return {"tracks": out}
+
+    def snapshot_in_steps(self, chunk: int) -> Generator[None, None, dict[str, Any]]:
+        out: dict[str, Any] = {}
+        tracks = list(self.tracks.items())
+        for start in range(0, len(tracks), chunk):
+            for sid, track in tracks[start : start + chunk]:
+                data = track.dump()
+                if data is not None:
+                    out[sid] = data
+            yield
         return {"tracks": out}
 
     def restore(self, data: dict[str, Any]) -> None:

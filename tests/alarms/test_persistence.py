@@ -173,3 +173,19 @@ def test_callers_on_several_threads_keep_memory_and_store_in_step(
     assert len(mgr.open_alarms()) == 20 and store.alarms == {a.id: a for a in mgr.open_alarms()}
     for alarm_id in store.alarms:
         assert store.alarm_history(alarm_id) == mgr.alarm_history(alarm_id)
+
+
+def test_workers_sharing_a_store_each_continue_only_their_own_sites(store: MemoryOpsStore) -> None:
+    writer = OpsWriter(store)
+    writer.start()
+    first = AlarmManager(TWIN, sink=RecordingSink(), writer=writer, state_doc=f"{STATE_DOC}@0/2")
+    in_s1 = first.on_signal(fire(Severity.WARNING, ts=T0))  # co-1 in site s1
+    in_s2 = first.on_signal(fire(Severity.EMERGENCY, ts=T0, source="h2s-1", rule="h2s-high"))
+    assert in_s1 is not None and in_s2 is not None and in_s2.work_order_id is not None
+    assert writer.stop(5)
+    assert f"{STATE_DOC}@0/2" in store.documents and STATE_DOC not in store.documents
+
+    other = AlarmManager(TWIN, sink=RecordingSink(), state_doc=f"{STATE_DOC}@1/2")
+    summary = other.load(store, now_ms=T0 + MIN, owns_site=lambda site: site == "s2")
+    assert (summary.alarms, summary.work_orders) == (1, 1)
+    assert [a.id for a in other.open_alarms()] == [in_s2.id]  # s1's alarm stays with its own worker
