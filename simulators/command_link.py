@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import uuid
 from collections.abc import Callable
 from typing import cast
@@ -72,8 +73,16 @@ class CommandLink:
         ok = self._subscribed.wait(timeout)
         if not ok:
             log.warning("simulated actuators could not subscribe to commands at %s:%d", self.host, self.port)
-        for dev in self.actuators.values():
-            self.publish_state(dev.device_id, ActuatorState(ts=now_ms(), state=dict(dev.state)))
+        sent = [
+            self._send(
+                self.topics.state(d.device_id), ActuatorState(ts=now_ms(), state=dict(d.state)), retain=True
+            )
+            for d in self.actuators.values()
+        ]
+        if ok:  # once start() returns, a newcomer finds every state retained on the broker
+            deadline = time.monotonic() + timeout
+            for info in sent:
+                info.wait_for_publish(max(0.0, deadline - time.monotonic()))
         return ok
 
     def stop(self) -> None:
@@ -96,8 +105,10 @@ class CommandLink:
         for device_id, state in changes:
             self.publish_state(device_id, state)
 
-    def _send(self, topic: str, msg: BaseModel, *, retain: bool = False) -> None:
-        self.client.publish(topic, msg.model_dump_json(exclude_none=True).encode(), qos=1, retain=retain)
+    def _send(self, topic: str, msg: BaseModel, *, retain: bool = False) -> paho.MQTTMessageInfo:
+        return self.client.publish(
+            topic, msg.model_dump_json(exclude_none=True).encode(), qos=1, retain=retain
+        )
 
     def _on_connect(
         self, client: paho.Client, userdata: object, flags: object, reason: object, props: object
