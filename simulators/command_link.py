@@ -19,6 +19,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from pydantic import BaseModel
 
 from core.contract import ActuatorState, Topics, now_ms
+from core.mqtt import no_delay
 from core.settings import MqttSettings
 from simulators.actuators import ActuatorSim, Answer
 
@@ -60,6 +61,7 @@ class CommandLink:
         client.reconnect_delay_set(cast(int, mqtt.reconnect_min_s), cast(int, mqtt.reconnect_max_s))
         client.max_queued_messages_set(0)
         client.on_connect = self._on_connect
+        client.on_socket_open = lambda _c, _u, sock: no_delay(sock)  # acks and readings go at once
         client.on_subscribe = lambda *_: self._subscribed.set()
         client.on_message = self._on_message
         self.client = client

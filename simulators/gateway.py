@@ -32,6 +32,7 @@ from core.contract import (
     Topics,
     now_ms,
 )
+from core.mqtt import no_delay
 from core.settings import MqttSettings
 from simulators.sensors import Reading
 
@@ -94,6 +95,7 @@ class DevicePublisher:
         client.reconnect_delay_set(cast(int, mqtt.reconnect_min_s), cast(int, mqtt.reconnect_max_s))
         client.max_queued_messages_set(max_queued)
         client.max_inflight_messages_set(max_inflight)
+        client.on_socket_open = lambda _c, _u, sock: no_delay(sock)  # acks and readings go at once
         if announce:
             client.will_set(
                 self.topics.availability(self.gateway_id),
