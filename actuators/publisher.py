@@ -94,11 +94,15 @@ class CommandPublisher:
         while True:
             try:
                 async with make_client(self.settings, client_id=client_id, clean=True) as client:
+                    # connecting and subscribing wait through asyncio.wait_for, which on Python 3.11 can
+                    # swallow a cancellation (a stop right after start); honour it here
+                    reraise_if_cancelled()
                     self.status.connected = True
                     delay = self.settings.reconnect_min_s
                     if self.on_answer is not None:
                         root = self.topics.root
                         await client.subscribe([(f"{root}/ack/+", 1), (f"{root}/state/+", 1)])
+                        reraise_if_cancelled()
                     async with asyncio.TaskGroup() as tg:
                         tg.create_task(self._drain_forever(client))
                         tg.create_task(
