@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import copy
 import sys
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
 
 from twin.kinds import DeviceKind, MetricSpec, SpaceKind
 from twin.model import BuildingSpec, DeviceSpec, GatewaySpec, PartySpec, SiteSpec, SpaceSpec, TwinSpec
@@ -30,8 +31,12 @@ class _Sharer:
 
     Validation gives every device its own empty `ranges`, `contacts`, its own `meta` dict (mostly the
     same few maintenance dates), its own copy of every gateway id and its own set of the fields it
-    set.  The specs are frozen, so one instance of each can serve them all; this roughly halves the
-    memory of a device's spec.  Only the instance dictionaries are touched, never a value.
+    set.  The specs are frozen, so one instance of each can serve them all; the shared dicts and
+    lists are read-only, so that changing one device's cannot change the others'.  Each device's
+    instance dictionary is then rebuilt as a key-sharing one (PEP 412), which holds only the values:
+    a device's eleven fields in about 180 bytes instead of 460.  Together this takes a device's spec
+    from about 1,100 bytes to about 330.  Only the instance dictionaries are replaced: every field
+    keeps an equal value, which dumps and compares as before.
     """
 
     def __init__(self) -> None:
@@ -40,17 +45,79 @@ class _Sharer:
     def one(self, value: Any) -> Any:
         try:
             key = (type(value), _freeze(value))
-            return self._seen.setdefault(key, value)
         except TypeError:  # something unhashable inside: keep the device's own
             return value
+        found = self._seen.get(key)
+        if found is None:
+            found = self._seen[key] = _read_only(value)
+        return found
 
     def device(self, dev: DeviceSpec) -> None:
-        fields = dev.__dict__
-        for name in ("ranges", "meta", "contacts"):
-            fields[name] = self.one(fields[name])
+        fields = _DeviceFields()  # the same fields in the same order: every device shares one key table
+        for name, value in dev.__dict__.items():
+            setattr(fields, name, self.one(value) if name in _SHARED_FIELDS else value)
         if dev.gateway is not None:
-            fields["gateway"] = sys.intern(dev.gateway)
+            fields.gateway = sys.intern(dev.gateway)
+        object.__setattr__(dev, "__dict__", fields.__dict__)  # the model is frozen to its users only
         dev.__pydantic_fields_set__ = self.one(dev.__pydantic_fields_set__)
+
+
+_SHARED_FIELDS = frozenset({"ranges", "meta", "contacts"})
+
+
+class _DeviceFields:
+    """Holds a device's fields while they are set, so its `__dict__` shares its keys with all the others.
+
+    CPython shares one key table among the instance dictionaries of a class when every instance sets
+    the same attributes in the same order; a dictionary built any other way (as validation builds a
+    model's) keeps its own.  Where sharing is not possible the dictionary is simply an ordinary one.
+    """
+
+    gateway: str | None
+
+
+class _SharedDict(dict[str, Any]):
+    """A dict that many devices' specs hold: reading as a dict does, any change refused."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("shared by the specs of many devices, so read-only; build a new dict instead")
+
+    __setitem__ = __delitem__ = __ior__ = clear = pop = popitem = setdefault = update = _refuse
+
+    def __reduce__(self) -> tuple[type[_SharedDict], tuple[dict[str, Any]]]:
+        return (type(self), (dict(self),))  # pickle and copy without setting items one by one
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedDict:
+        return type(self)(copy.deepcopy(dict(self), memo))
+
+
+class _SharedList(list[Any]):
+    """A list that many devices' specs hold: reading as a list does, any change refused."""
+
+    __slots__ = ()
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise TypeError("shared by the specs of many devices, so read-only; build a new list instead")
+
+    __setitem__ = __delitem__ = __iadd__ = __imul__ = _refuse
+    append = clear = extend = insert = pop = remove = reverse = sort = _refuse
+
+    def __reduce__(self) -> tuple[type[_SharedList], tuple[list[Any]]]:
+        return (type(self), (list(self),))
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _SharedList:
+        return type(self)(copy.deepcopy(list(self), memo))
+
+
+def _read_only(value: Any) -> Any:
+    """`value` with its dicts and lists, at any depth, made read-only."""
+    if isinstance(value, dict):
+        return _SharedDict({k: _read_only(v) for k, v in value.items()})
+    if isinstance(value, list):
+        return _SharedList(_read_only(v) for v in value)
+    return value  # frozen models, tuples, str, numbers, dates; the set of fields set stays a set
 
 
 def _freeze(value: Any) -> Any:
@@ -145,11 +212,30 @@ class Twin:
     def devices_in(
         self, *, site: str | None = None, building: str | None = None, space: str | None = None
     ) -> list[DevicePlace]:
-        """Devices under a site, building or space (all devices if none is given)."""
+        """Devices under a site, building or space (all devices if none is given), in twin order.
+
+        Walks the spec's own tree from the narrowest level given, so finding the fans of one garage
+        in a 400,000-device twin (as every alarm's actions do) touches that garage only.
+        """
+        if space is not None:
+            spaces = [self.spaces[space]] if space in self.spaces else []
+        elif building is not None:
+            b = self.buildings.get(building)
+            spaces = [sp for floor in b.floors for sp in floor.spaces] if b is not None else []
+        elif site is not None:
+            s = self.sites.get(site)
+            spaces = (
+                []
+                if s is None
+                else [*s.spaces, *(sp for b in s.buildings for f in b.floors for sp in f.spaces)]
+            )
+        else:
+            return list(self.devices.values())
         return [
             d
-            for d in self.devices.values()
-            if (site is None or d.site == site)
+            for sp in spaces
+            for dev in sp.devices
+            if (d := self.devices[dev.id])
+            and (site is None or d.site == site)
             and (building is None or d.building == building)
-            and (space is None or d.space == space)
         ]

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
+
+import pytest
+
 from core.records import ReadingBatch
 from tests.ingest.conftest import SMALL_TWIN
 from twin.loader import parse_twin
+from twin.model import Contact
 from twin.state import LiveState
 from twin.twin import Twin
 
@@ -31,3 +37,18 @@ def test_devices_share_equal_spec_parts_without_changing_them() -> None:
     assert co2.metrics["co"].max == 500 and co1.metrics["co"].max == 1000
     assert co1.metrics is twin.devices["co-1"].metrics
     assert co1.spec.model_dump() == {**co1.spec.model_dump(), "id": "co-1", "meta": {}, "ranges": {}}
+
+
+def test_shared_spec_parts_dump_as_before_and_refuse_changes() -> None:
+    fresh = parse_twin(SMALL_TWIN)
+    twin = Twin(parse_twin(SMALL_TWIN))
+    assert twin.spec == fresh and twin.spec.model_dump_json() == fresh.model_dump_json()
+    spec = twin.devices["co-1"].spec
+    assert spec.model_fields_set == {"id", "kind"}
+    assert pickle.loads(pickle.dumps(spec)) == spec and copy.deepcopy(spec) == spec
+    assert spec.model_copy(update={"meta": {"model": "X1"}}).meta == {"model": "X1"}
+    with pytest.raises(TypeError, match="read-only"):
+        spec.meta["model"] = "X1"
+    with pytest.raises(TypeError, match="read-only"):
+        spec.contacts.append(Contact(name="Duty officer"))
+    assert twin.devices["gas-1"].spec.meta == {}
