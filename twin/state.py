@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
@@ -42,22 +43,33 @@ class DeviceLive(BaseModel):
     actuator_state: dict[str, Any] | None = Field(description="Last state an actuator reported")
 
 
+_NEVER = float("-inf")  # measurement time of a metric not heard from yet: any reading is newer
+
+
 class DeviceState:
-    """Mutable per-device state, kept small (slots) because a community has 400,000 devices."""
+    """Mutable per-device state, kept small (slots) because a community has 400,000 devices.
+
+    The last value of each metric and its measurement time lie side by side in one list, made when
+    the device is first heard from: about 100 bytes for a three-metric sensor, where a dictionary of
+    (value, time) tuples took about 300 and a tuple more per metric heard.
+    """
 
     __slots__ = (
+        "_held",
+        "_where",
         "actuator_state",
         "birth",
         "clock_skew_ms",
         "fault",
         "last_seen",
         "online",
-        "values",
         "will_offline",
     )
 
-    def __init__(self) -> None:
-        self.values: dict[str, tuple[float, int]] = {}
+    def __init__(self, where: Mapping[str, int] | None = None) -> None:
+        # metric -> index of its value in `_held`, its time next to it; one mapping for a whole kind
+        self._where: Mapping[str, int] = where if where is not None else {}
+        self._held: list[float] | None = None
         self.last_seen: int | None = None
         self.online = False
         self.will_offline = False
@@ -65,6 +77,31 @@ class DeviceState:
         self.clock_skew_ms: int | None = None
         self.fault: str | None = None
         self.actuator_state: dict[str, Any] | None = None
+
+    @property
+    def values(self) -> dict[str, tuple[float, int]]:
+        """Last value and its measurement time (epoch ms) of every metric heard from."""
+        held = self._held
+        if held is None:
+            return {}
+        return {m: (held[i], int(held[i + 1])) for m, i in self._where.items() if held[i + 1] != _NEVER}
+
+    def record(self, metric: str, value: float, ts: int) -> None:
+        """Keep a value unless the one held was measured later; metrics the device does not report are
+        left out (ingest turns them away before they get here)."""
+        i = self._where.get(metric)
+        if i is None:
+            return
+        held = self._held
+        if held is None:
+            held = self._held = [_NEVER] * (2 * len(self._where))
+        if ts >= held[i + 1]:
+            held[i] = value
+            held[i + 1] = ts
+
+    def forget_values(self) -> None:
+        """Drop every held value, as before the device was first heard from."""
+        self._held = None
 
 
 class LiveState:
@@ -74,7 +111,14 @@ class LiveState:
         self.twin = twin
         self.offline_after_ms = offline_after_ms
         self.clock_skew_warn_ms = clock_skew_warn_ms
-        self.devices: dict[str, DeviceState] = {d: DeviceState() for d in twin.devices}
+        layouts: dict[tuple[str, ...], dict[str, int]] = {}
+        self.devices: dict[str, DeviceState] = {}
+        for dev_id, place in twin.devices.items():
+            names = tuple(place.metrics)
+            where = layouts.get(names)
+            if where is None:
+                where = layouts[names] = {m: 2 * k for k, m in enumerate(names)}
+            self.devices[dev_id] = DeviceState(where)
         # devices that never send telemetry (cameras, valves, speakers): silence is normal for them
         self._quiet_kinds = {d for d, place in twin.devices.items() if not place.metrics}
         self.gateways_online: dict[str, bool] = {}
@@ -88,9 +132,15 @@ class LiveState:
             batch.device_id, batch.metric, batch.value, batch.ts, batch.received_ts, strict=True
         ):
             st = devices[dev_id]
-            held = st.values.get(metric)
-            if held is None or ts >= held[1]:
-                st.values[metric] = (value, ts)
+            # DeviceState.record, spelt out: this loop runs for every reading of the community
+            i = st._where.get(metric)
+            if i is not None:
+                held = st._held
+                if held is None:
+                    held = st._held = [_NEVER] * (2 * len(st._where))
+                if ts >= held[i + 1]:
+                    held[i] = value
+                    held[i + 1] = ts
             st.clock_skew_ms = ts - recv
             if st.last_seen is None or recv > st.last_seen:
                 st.last_seen = recv
@@ -215,7 +265,9 @@ class LiveState:
             st = self.devices.get(dev_id)
             if st is None:
                 continue
-            st.values = {m: (float(v), int(ts)) for m, (v, ts) in data.get("values", {}).items()}
+            st.forget_values()
+            for m, (v, ts) in data.get("values", {}).items():
+                st.record(m, float(v), int(ts))
             st.last_seen = data.get("last_seen")
             st.online = bool(data.get("online"))
             st.fault = data.get("fault")

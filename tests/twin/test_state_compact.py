@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import pickle
 
+import orjson
 import pytest
 
 from core.records import ReadingBatch
@@ -52,3 +53,34 @@ def test_shared_spec_parts_dump_as_before_and_refuse_changes() -> None:
     with pytest.raises(TypeError, match="read-only"):
         spec.contacts.append(Contact(name="Duty officer"))
     assert twin.devices["gas-1"].spec.meta == {}
+
+
+def _reading(live: LiveState, dev: str, metric: str, value: float, ts: int) -> None:
+    batch = ReadingBatch()
+    batch.append(ts, ts, dev, metric, value, "", "site-a", "", "x", "")
+    live.apply(batch)
+
+
+def test_live_values_keep_the_latest_measurement_of_each_metric() -> None:
+    live = LiveState(Twin(parse_twin(SMALL_TWIN)), offline_after_ms=1_000, clock_skew_warn_ms=60_000)
+    assert live.devices["gas-1"].values == {} and live.view("gas-1").values == {}
+    _reading(live, "gas-1", "h2s", 3.5, 2_000)
+    _reading(live, "gas-1", "co", 12.0, 1_000)
+    _reading(live, "gas-1", "h2s", 9.0, 1_500)  # measured before the one held
+    _reading(live, "gas-1", "noise", 60.0, 3_000)  # not a metric of a multi-gas detector
+    assert live.devices["gas-1"].values == {"co": (12.0, 1_000), "h2s": (3.5, 2_000)}
+    h2s = live.view("gas-1").values["h2s"]
+    assert (h2s.value, h2s.unit, h2s.ts) == (3.5, "ppm", 2_000)
+    assert live.devices["co-1"].values == {}
+
+
+def test_live_values_survive_a_snapshot_stored_as_json() -> None:
+    twin = Twin(parse_twin(SMALL_TWIN))
+    first = LiveState(twin, offline_after_ms=1_000, clock_skew_warn_ms=60_000)
+    _reading(first, "co-2", "co", 41.5, 5_000)
+    _reading(first, "co-2", "battery", 80.0, 5_000)
+    second = LiveState(twin, offline_after_ms=1_000, clock_skew_warn_ms=60_000)
+    _reading(second, "co-2", "rssi", -70.0, 1_000)  # replaced by the snapshot, not merged with it
+    second.restore(orjson.loads(orjson.dumps(first.snapshot())))
+    assert second.devices["co-2"].values == {"co": (41.5, 5_000), "battery": (80.0, 5_000)}
+    assert second.view("co-2") == first.view("co-2")
