@@ -23,6 +23,7 @@ from accounts.store import AccountStore
 from api.changes import ChangeHub
 from api.context import ApiContext, IngestStats, SystemStatus
 from api.server import create_server_app
+from core import heap
 from core.contract import Topics, now_ms
 from core.errors import StoreError
 from core.records import SystemAlarm
@@ -52,6 +53,7 @@ _ALARMS = {
     "history_spool_ok": (None, "history_spool_full"),
     "history_store_up": (None, "history_store_down"),
 }
+_REFREEZE_S = 10.0
 
 
 class _Server(uvicorn.Server):
@@ -234,9 +236,12 @@ class SafeTwin:
 
     async def _housekeeping(self) -> None:
         every = self.settings.state.snapshot_interval_s
-        last_save = asyncio.get_running_loop().time()
+        last_save = last_freeze = asyncio.get_running_loop().time()
         while True:
             await asyncio.sleep(1.0)
+            if asyncio.get_running_loop().time() - last_freeze >= _REFREEZE_S:
+                last_freeze = asyncio.get_running_loop().time()
+                heap.refreeze()  # rule tracks of devices heard since join the long-lived objects
             for dev in self.live.sweep(now_ms(), share=0.1):  # each device every 10 s
                 log.warning(
                     "device %s went offline: nothing heard for %.0f s",
@@ -330,6 +335,7 @@ class SafeTwin:
             await asyncio.to_thread(self.ops.open)
             ops_open = True
             await asyncio.to_thread(start_accounts, self.accounts, self.settings)
+            heap.settle()
             async with asyncio.TaskGroup() as tg:
                 tasks = [
                     tg.create_task(self.subscriber.run(), name="ingest"),

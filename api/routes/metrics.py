@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -21,6 +22,7 @@ from prometheus_client.registry import Collector
 from starlette.concurrency import run_in_threadpool
 
 from api.context import ApiContext, SystemStatus
+from core import heap
 
 _HISTORY_GAUGES = {
     "store_up": "1 while the history store is reachable",
@@ -106,6 +108,30 @@ class _Collector(Collector):
             yield _gauge(
                 "safetwin_event_loop_lag_seconds", "Worst event-loop wake-up delay lately", snap.loop_lag_s
             )
+        yield from _gc()
+
+
+def _gc() -> Iterator[Metric]:
+    """The garbage collector's pauses (core/heap.py): what a big twin costs the event loop."""
+    p = heap.PAUSES
+    runs = CounterMetricFamily("safetwin_gc_collections", "Garbage collections", labels=["generation"])
+    longest = GaugeMetricFamily(
+        "safetwin_gc_longest_pause_seconds", "Longest garbage-collection pause", labels=["generation"]
+    )
+    freed = CounterMetricFamily(
+        "safetwin_gc_freed_objects", "Objects freed by collections", labels=["generation"]
+    )
+    for g in range(3):
+        runs.add_metric([str(g)], p.runs[g])
+        longest.add_metric([str(g)], p.longest_s[g])
+        freed.add_metric([str(g)], p.freed[g])
+    yield from (runs, longest, freed)
+    yield CounterMetricFamily(
+        "safetwin_gc_pause_seconds", "Time spent in garbage collection", value=p.total_s
+    )
+    yield _gauge(
+        "safetwin_gc_frozen_objects", "Long-lived objects kept out of collections", gc.get_freeze_count()
+    )
 
 
 def command_counts(ctx: ApiContext) -> Mapping[str, int]:
