@@ -9,6 +9,7 @@ import ssl
 from typing import Any
 
 import aiomqtt
+import paho.mqtt.client as paho
 
 from core.settings import MqttSettings
 
@@ -35,7 +36,7 @@ def make_client(
     )
     # aiomqtt has no socket option of its own; its paho client's socket-open hook (which aiomqtt uses
     # to watch the socket) is wrapped to switch Nagle off first.
-    paho_client = client._client
+    paho_client = paho_of(client)
     watch = paho_client.on_socket_open
 
     def opened(c: Any, userdata: Any, sock: Any) -> None:
@@ -45,6 +46,13 @@ def make_client(
 
     paho_client.on_socket_open = opened
     return client
+
+
+def paho_of(client: aiomqtt.Client) -> paho.Client:
+    """The paho client under an aiomqtt client, for what aiomqtt does not offer: a publish that does
+    not wait for its PUBACK, and writing to the socket at once."""
+    inner: paho.Client = client._client
+    return inner
 
 
 def no_delay(sock: Any) -> None:

@@ -102,13 +102,14 @@ def test_expired_commands_are_never_sent() -> None:
     ActuatorResponse(twin, publisher, ttl_s=0.001).broadcast(alarm("zone-2", "cam-1"), "x")
     assert publisher.status.queued == 1
 
-    class _Refuses:
-        async def publish(self, *_a: object, **_k: object) -> None:
+    class _Refuses:  # a connected MQTT client that must not be asked to publish anything
+        def publish(self, *_a: object, **_k: object) -> None:
             raise AssertionError("an expired command reached the wire")
 
     async def drain() -> None:
         await asyncio.sleep(0.01)
-        task = asyncio.create_task(publisher._drain_forever(_Refuses()))  # type: ignore[arg-type]
+        publisher._paho = _Refuses()  # type: ignore[assignment]
+        task = asyncio.create_task(publisher._drain_forever())
         await asyncio.sleep(0.05)
         task.cancel()
 
