@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from functools import lru_cache
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
@@ -109,20 +110,8 @@ class SqlOpsStore:
 
     def _upsert(self, session: Session, row: type[Base], values: dict[str, Any]) -> None:
         """Insert `values`, or update every non-key column of the row with the same primary key."""
-        table = Base.metadata.tables[row.__tablename__]
-        keys = [c.name for c in table.primary_key.columns]
-        stmt: Executable
-        if session.get_bind().dialect.name == "postgresql":
-            pg = pg_insert(table).values(values)
-            stmt = pg.on_conflict_do_update(
-                index_elements=keys, set_={k: pg.excluded[k] for k in values if k not in keys}
-            )
-        else:
-            lite = sqlite_insert(table).values(values)
-            stmt = lite.on_conflict_do_update(
-                index_elements=keys, set_={k: lite.excluded[k] for k in values if k not in keys}
-            )
-        session.execute(stmt)
+        dialect = session.get_bind().dialect.name
+        session.execute(_upsert_statement(dialect, row.__tablename__, tuple(values)), values)
 
     def _append(self, doing: str, row: type[Base], items: Sequence[BaseModel]) -> None:
         if not items:
@@ -325,3 +314,20 @@ class SqlOpsStore:
         with self._tx(f"reading document {name}") as session:
             row = session.get(DocumentRow, name)
             return None if row is None else row.body
+
+
+@lru_cache(maxsize=256)
+def _upsert_statement(dialect: str, table_name: str, columns: tuple[str, ...]) -> Executable:
+    """The insert-or-update statement of a table and column set, built once: building its `excluded`
+    alias is most of the cost of a small write, and alarms and commands are written one by one."""
+    table = Base.metadata.tables[table_name]
+    keys = [c.name for c in table.primary_key.columns]
+    if dialect == "postgresql":
+        pg = pg_insert(table)
+        return pg.on_conflict_do_update(
+            index_elements=keys, set_={k: pg.excluded[k] for k in columns if k not in keys}
+        )
+    lite = sqlite_insert(table)
+    return lite.on_conflict_do_update(
+        index_elements=keys, set_={k: lite.excluded[k] for k in columns if k not in keys}
+    )
