@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -75,6 +76,7 @@ class Plan:
     rate: int
     seconds: float
     batch: int
+    spikes_per_s: float
 
 
 def publisher(plan: Plan, out: Any) -> None:
@@ -82,7 +84,7 @@ def publisher(plan: Plan, out: Any) -> None:
     topics = Topics()
     pub = RawPublisher("127.0.0.1", plan.port, f"bench-tp-{os.getpid()}")
     spikes: list[tuple[str, float]] = []
-    spike_at = {int(k * plan.rate / SPIKES_PER_S) for k in range(int(plan.seconds * SPIKES_PER_S))}
+    spike_at = {int(k * plan.rate / plan.spikes_per_s) for k in range(int(plan.seconds * plan.spikes_per_s))}
     spike_iter = iter(plan.spike_devices)
     readers, n_readers = plan.readers, len(plan.readers)
     sent, n_packets, start = 0, 0, time.monotonic()
@@ -214,9 +216,15 @@ def raw_broker_rate(port: int, count: int = 200_000) -> float:
 
 
 def run_level(
-    st: SafeTwinProcess, broker: MosquittoBroker, watcher: Watcher, plan: Plan, catch_up_s: float
+    st: SafeTwinProcess,
+    broker: MosquittoBroker,
+    watcher: Watcher,
+    plan: Plan,
+    catch_up_s: float,
+    profile: Path | None = None,
 ) -> dict[str, Any]:
     base = accepted(st)
+    spy = _profiler(st, plan, profile) if profile is not None else None
     cpu0, bcpu0, t0 = _cpu_seconds(st.proc.pid), _cpu_seconds(broker.proc.pid), time.monotonic()  # type: ignore[union-attr]
     q: Any = mp.Queue()
     proc = mp.Process(target=publisher, args=(plan, q))
@@ -224,6 +232,8 @@ def run_level(
     result = q.get(timeout=plan.seconds + 120)
     proc.join()
     done_at = time.monotonic()
+    if spy is not None:
+        spy.wait(timeout=60)
     behind = -1
     while time.monotonic() - done_at < catch_up_s + 5:
         behind = base + result["sent"] - accepted(st)
@@ -251,7 +261,36 @@ def run_level(
         "safetwin_cpu_percent": round(100 * (_cpu_seconds(st.proc.pid) - cpu0) / elapsed),
         "broker_cpu_percent": round(100 * (_cpu_seconds(broker.proc.pid) - bcpu0) / elapsed),  # type: ignore[union-attr]
         "safetwin_rss_mb": round(_rss_mb(st.proc.pid)),
+        **gc_figures(st),
     }
+
+
+def gc_figures(st: SafeTwinProcess) -> dict[str, Any]:
+    """Garbage-collection pauses since SafeTwin started, from its /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{st.port}/metrics", timeout=10).text
+    longest = total = 0.0
+    for line in text.splitlines():
+        if line.startswith("safetwin_gc_longest_pause_seconds{"):
+            longest = max(longest, float(line.rsplit(" ", 1)[1]))
+        elif line.startswith("safetwin_gc_pause_seconds_total "):
+            total = float(line.rsplit(" ", 1)[1])
+    return {"gc_longest_pause_ms": round(longest * 1000, 1), "gc_total_s": round(total, 2)}
+
+
+def _profiler(st: SafeTwinProcess, plan: Plan, prefix: Path) -> subprocess.Popen[bytes]:
+    """py-spy sampling SafeTwin's threads while this level is offered (collapsed stacks, one file)."""
+    out = f"{prefix}-{'single' if plan.batch == 1 else 'batched'}-{plan.rate}.txt"
+    cmd = [
+        str(Path(sys.executable).with_name("py-spy")),
+        "record",
+        "--pid",
+        str(st.proc.pid),
+        "--threads",
+        "--gil",
+    ]
+    cmd += ["--rate", "250", "--format", "raw"]
+    cmd += ["--duration", str(max(1, int(plan.seconds))), "-o", out]
+    return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
 def _report(key: str, r: dict[str, Any]) -> None:
@@ -260,7 +299,8 @@ def _report(key: str, r: dict[str, Any]) -> None:
         f"{'sustained' if r['sustainable'] else 'NOT sustained'}, caught up {r['caught_up_after_s']} s, "
         f"{r['event']} p50 {r['p50_ms']} ms p99 {r['p99_ms']} ms "
         f"(missing {r['missing_events']}/{r['spikes']}), SafeTwin CPU {r['safetwin_cpu_percent']} %, "
-        f"broker CPU {r['broker_cpu_percent']} %, RSS {r['safetwin_rss_mb']} MB"
+        f"broker CPU {r['broker_cpu_percent']} %, RSS {r['safetwin_rss_mb']} MB, "
+        f"longest GC pause so far {r['gc_longest_pause_ms']} ms"
     )
 
 
@@ -296,13 +336,13 @@ def _sweep(
         for rate, batch in tqdm(levels, desc="rates", unit="level"):
             if batch in failed:
                 continue
-            need = int(args.seconds * SPIKES_PER_S) + 1
+            need = int(args.seconds * args.spikes_per_s) + 1
             if len(spike_pool) < need:
                 tqdm.write("no garage left for spikes; stopping")
                 break
             pool, spike_pool = spike_pool[:need], spike_pool[need:]
-            plan = Plan(broker.port, bench_twin.readers, pool, rate, args.seconds, batch)
-            r = run_level(st, broker, watcher, plan, args.catch_up)
+            plan = Plan(broker.port, bench_twin.readers, pool, rate, args.seconds, batch, args.spikes_per_s)
+            r = run_level(st, broker, watcher, plan, args.catch_up, args.profile)
             key = "single" if batch == 1 else "batched"
             out.setdefault(key, []).append(r)
             _report(key, r)
@@ -342,6 +382,17 @@ def main() -> int:
     p.add_argument("--batched", default="50000,100000,150000,200000,250000")
     p.add_argument("--batch", type=int, default=200, help="readings per gateway batch")
     p.add_argument("--devices", type=int, default=20_000)
+    p.add_argument(
+        "--spikes-per-s",
+        type=float,
+        default=SPIKES_PER_S,
+        help="threshold crossings a second (one garage each)",
+    )
+    p.add_argument(
+        "--profile",
+        type=Path,
+        help="sample SafeTwin with py-spy during each level into PROFILE-<mode>-<rate>.txt",
+    )
     p.add_argument("--catch-up", type=float, default=1.0, help="seconds allowed to work off the backlog")
     args = p.parse_args()
     figures: dict[str, Any] = {"bench": "throughput", "cores": os.cpu_count(), "seconds": args.seconds}
