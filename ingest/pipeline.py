@@ -192,8 +192,9 @@ class IngestPipeline:
         except ValidationError:
             self._gateway_one_by_one(msg, gateway_id, out)
             return
+        devices = self.twin.devices
         for i, r in enumerate(batch.readings):
-            if self._known(msg, r.device_id, out, r.model_dump()):
+            if r.device_id in devices or self._known(msg, r.device_id, out, r.model_dump()):
                 self._accept(msg, r.device_id, r.ts, r.metrics, out, f"readings.{i}.metrics")
 
     def _gateway_one_by_one(self, msg: InboundMessage, gateway_id: str, out: PipelineResult) -> None:
@@ -351,6 +352,9 @@ class IngestPipeline:
     def _check_skew(self, batch: ReadingBatch) -> None:
         """Log once when a device's clock goes far off (live state holds its latest skew)."""
         limit = self.live.clock_skew_warn_ms
+        ts, recv = batch.ts, batch.received_ts
+        if not self._skew_reported and max(ts) - min(recv) <= limit and max(recv) - min(ts) <= limit:
+            return  # no reading of the batch can be off by more than the limit (the common case)
         for dev in set(batch.device_id):
             skew = self.live.devices[dev].clock_skew_ms or 0
             off = abs(skew) > limit
