@@ -45,7 +45,41 @@ def make_client(
             watch(c, userdata, sock)
 
     paho_client.on_socket_open = opened
+    _register_writes_at_once(client, paho_client)
     return client
+
+
+def _register_writes_at_once(client: aiomqtt.Client, inner: paho.Client) -> None:
+    """Watch the socket for writability at once when paho asks from the event loop itself.
+
+    aiomqtt always defers `add_writer` through `call_soon_threadsafe`, since paho may ask from the
+    thread that connects.  A publish that is then written at once (`paho_of(...).loop_write()`, as
+    the command publisher does) has paho drop the watch before the deferred `add_writer` runs, which
+    then watches a socket with nothing to write for good (the loop spins), or a closed one.
+    """
+    deferred = inner.on_socket_register_write
+
+    def register(c: paho.Client, userdata: Any, sock: Any) -> None:
+        loop: asyncio.AbstractEventLoop = client._loop
+        try:
+            on_loop = asyncio.get_running_loop() is loop
+        except RuntimeError:
+            on_loop = False
+        if not on_loop:
+            if deferred is not None:
+                deferred(c, userdata, sock)
+            return
+
+        def writable() -> None:
+            try:
+                c.loop_write()
+            except Exception as exc:  # a broken pipe: the connection is gone, as aiomqtt handles it
+                if not client._disconnected.done():
+                    client._disconnected.set_exception(exc)
+
+        loop.add_writer(sock.fileno(), writable)
+
+    inner.on_socket_register_write = register
 
 
 def paho_of(client: aiomqtt.Client) -> paho.Client:

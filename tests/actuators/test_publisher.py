@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from dataclasses import dataclass, field
 
 import aiomqtt
@@ -92,6 +93,10 @@ async def test_commands_and_announcements_reach_a_real_broker_without_waiting_fo
         assert commands == [topics.command(f"fan-{i}") for i in range(200)], "commands in order, none lost"
         assert len([t for t in got if "/alarm/" in t]) == 200
         await eventually(lambda: not publisher._unacked, what="every PUBACK settled")
+        # with nothing left to write, the event loop sleeps: no writer left watching the socket
+        cpu = time.process_time()
+        await asyncio.sleep(1.0)
+        assert time.process_time() - cpu < 0.3, "the event loop spins after the writes"
     finally:
         task.cancel()
         await asyncio.gather(task, return_exceptions=True)
