@@ -136,13 +136,22 @@ class SafeTwinProcess:
         backend: str,
         influx_url: str | None,
         start_timeout_s: float = 60,
+        partition: tuple[int, int] | None = None,
     ) -> None:
+        """`partition`: (this worker, of how many), each with its own files under `workdir`."""
         self.port = free_port()
         env = dict(os.environ)
+        worker = ""
+        if partition is not None:
+            worker = f"-w{partition[0]}"
+            workdir = workdir / f"worker{partition[0]}"
+            workdir.mkdir(parents=True, exist_ok=True)
+            env["SAFETWIN_INGEST__PARTITION"] = str(partition[0])
+            env["SAFETWIN_INGEST__PARTITIONS"] = str(partition[1])
         env.update(
             {
                 "SAFETWIN_MQTT__URL": f"mqtt://127.0.0.1:{broker_port}",
-                "SAFETWIN_MQTT__CLIENT_ID": f"bench-ingest-{backend}",
+                "SAFETWIN_MQTT__CLIENT_ID": f"bench-ingest-{backend}{worker}",
                 "SAFETWIN_STORE__BACKEND": backend,
                 "SAFETWIN_STORE__DUCKDB_PATH": str(workdir / "history.duckdb"),
                 "SAFETWIN_STORE__SPOOL_DIR": str(workdir / "spool"),

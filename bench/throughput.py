@@ -77,6 +77,7 @@ class Plan:
     seconds: float
     batch: int
     spikes_per_s: float
+    gateway_of: dict[str, str]  # device -> the gateway of its site, which sends its batches
 
 
 def publisher(plan: Plan, out: Any) -> None:
@@ -88,6 +89,7 @@ def publisher(plan: Plan, out: Any) -> None:
     spike_iter = iter(plan.spike_devices)
     readers, n_readers = plan.readers, len(plan.readers)
     sent, n_packets, start = 0, 0, time.monotonic()
+    pending: dict[str, list[tuple[str, str, float]]] = {}  # gateway -> readings not yet sent
     total = int(plan.rate * plan.seconds)
     while sent < total:
         due = min(total, int((time.monotonic() - start + 0.002) * plan.rate)) - sent
@@ -104,15 +106,20 @@ def publisher(plan: Plan, out: Any) -> None:
             else:
                 dev, metric = readers[i % n_readers]
                 rows.append((dev, metric, NORMAL[metric]))
-        packets = _packets(pub, topics, rows, now, plan.batch)
+        packets = _packets(pub, topics, rows, now, plan.batch, plan.gateway_of, pending, spiked)
         pub.send(b"".join(packets))
         n_packets += len(packets)
         t_sent = time.time()
         spikes.extend((dev, t_sent) for dev in spiked)
         sent += due
+    rest = _flush_all(pub, topics, pending, time.time_ns() // 1_000_000)
+    pub.send(b"".join(rest))
+    n_packets += len(rest)
     elapsed = time.monotonic() - start
     # the spiked sensors read normal again, so their alarms clear
-    clear = _packets(pub, topics, [(d, "co", 5.0) for d, _ in spikes], time.time_ns() // 1_000_000, 1)
+    clear = _packets(
+        pub, topics, [(d, "co", 5.0) for d, _ in spikes], time.time_ns() // 1_000_000, 1, {}, {}, []
+    )
     pub.send(b"".join(clear))
     pub.wait_acked(n_packets + len(clear), timeout=60)
     pub.close()
@@ -120,18 +127,52 @@ def publisher(plan: Plan, out: Any) -> None:
 
 
 def _packets(
-    pub: RawPublisher, topics: Topics, rows: list[tuple[str, str, float]], ts: int, batch: int
+    pub: RawPublisher,
+    topics: Topics,
+    rows: list[tuple[str, str, float]],
+    ts: int,
+    batch: int,
+    gateway_of: dict[str, str],
+    pending: dict[str, list[tuple[str, str, float]]],
+    urgent: list[str],
 ) -> list[bytes]:
-    """PUBLISH packets of the rows: one per reading, or gateway batches of `batch` readings."""
+    """PUBLISH packets of the rows: one per reading, or gateway batches of `batch` readings.
+
+    Each site's readings go out through its gateway, as a site concentrator sends them, so that
+    partitioned workers each get their own sites' batches.  A gateway sends once it holds `batch`
+    readings, or at once when one of them is a spike (`urgent`), as a gateway forwards an alarm value.
+    """
     if batch <= 1:
         return [
             pub.packet(topics.telemetry(d), orjson.dumps({"ts": ts, "metrics": {m: v}})) for d, m, v in rows
         ]
     parts = []
-    for k in range(0, len(rows), batch):
-        readings = [{"device_id": d, "ts": ts, "metrics": {m: v}} for d, m, v in rows[k : k + batch]]
-        parts.append(pub.packet(topics.gateway_batch("bench-gw"), orjson.dumps({"readings": readings})))
+    hurry = {gateway_of[d] for d in urgent}
+    for row in rows:
+        gw = gateway_of[row[0]]
+        held = pending.setdefault(gw, [])
+        held.append(row)
+        if len(held) >= batch:
+            parts.append(_batch_packet(pub, topics, gw, pending.pop(gw), ts))
+    for gw in hurry:
+        if pending.get(gw):
+            parts.append(_batch_packet(pub, topics, gw, pending.pop(gw), ts))
     return parts
+
+
+def _batch_packet(
+    pub: RawPublisher, topics: Topics, gateway: str, rows: list[tuple[str, str, float]], ts: int
+) -> bytes:
+    readings = [{"device_id": d, "ts": ts, "metrics": {m: v}} for d, m, v in rows]
+    return pub.packet(topics.gateway_batch(gateway), orjson.dumps({"readings": readings}))
+
+
+def _flush_all(
+    pub: RawPublisher, topics: Topics, pending: dict[str, list[tuple[str, str, float]]], ts: int
+) -> list[bytes]:
+    out = [_batch_packet(pub, topics, gw, rows, ts) for gw, rows in pending.items() if rows]
+    pending.clear()
+    return out
 
 
 @dataclass
@@ -196,6 +237,14 @@ def accepted(st: SafeTwinProcess, timeout: float | None = None) -> int:
     return int(r.json()["ingest"]["accepted_readings"])
 
 
+def accepted_all(workers: list[SafeTwinProcess]) -> int:
+    return sum(accepted(w) for w in workers)
+
+
+def cpu_all(workers: list[SafeTwinProcess]) -> float:
+    return sum(_cpu_seconds(w.proc.pid) for w in workers)
+
+
 def raw_broker_rate(port: int, count: int = 200_000) -> float:
     """QoS 1 single messages/s from the same raw publisher to mosquitto_sub: the ceiling."""
     sub = subprocess.Popen(
@@ -216,27 +265,27 @@ def raw_broker_rate(port: int, count: int = 200_000) -> float:
 
 
 def run_level(
-    st: SafeTwinProcess,
+    workers: list[SafeTwinProcess],
     broker: MosquittoBroker,
     watcher: Watcher,
     plan: Plan,
     catch_up_s: float,
     profile: Path | None = None,
 ) -> dict[str, Any]:
-    base = accepted(st)
-    spy = _profiler(st, plan, profile) if profile is not None else None
-    cpu0, bcpu0, t0 = _cpu_seconds(st.proc.pid), _cpu_seconds(broker.proc.pid), time.monotonic()  # type: ignore[union-attr]
+    base = accepted_all(workers)
+    spies = [_profiler(w, plan, profile, i) for i, w in enumerate(workers)] if profile is not None else []
+    cpu0, bcpu0, t0 = cpu_all(workers), _cpu_seconds(broker.proc.pid), time.monotonic()  # type: ignore[union-attr]
     q: Any = mp.Queue()
     proc = mp.Process(target=publisher, args=(plan, q))
     proc.start()
     result = q.get(timeout=plan.seconds + 120)
     proc.join()
     done_at = time.monotonic()
-    if spy is not None:
+    for spy in spies:
         spy.wait(timeout=60)
     behind = -1
     while time.monotonic() - done_at < catch_up_s + 5:
-        behind = base + result["sent"] - accepted(st)
+        behind = base + result["sent"] - accepted_all(workers)
         if behind <= 0:
             break
         time.sleep(0.05)
@@ -258,28 +307,31 @@ def run_level(
         "p50_ms": pct(lat, 0.5),
         "p99_ms": pct(lat, 0.99),
         "max_ms": round(max(lat), 1) if lat else None,
-        "safetwin_cpu_percent": round(100 * (_cpu_seconds(st.proc.pid) - cpu0) / elapsed),
+        "workers": len(workers),
+        "safetwin_cpu_percent": round(100 * (cpu_all(workers) - cpu0) / elapsed),
         "broker_cpu_percent": round(100 * (_cpu_seconds(broker.proc.pid) - bcpu0) / elapsed),  # type: ignore[union-attr]
-        "safetwin_rss_mb": round(_rss_mb(st.proc.pid)),
-        **gc_figures(st),
+        "safetwin_rss_mb": round(sum(_rss_mb(w.proc.pid) for w in workers)),
+        **gc_figures(workers),
     }
 
 
-def gc_figures(st: SafeTwinProcess) -> dict[str, Any]:
-    """Garbage-collection pauses since SafeTwin started, from its /metrics."""
-    text = httpx.get(f"http://127.0.0.1:{st.port}/metrics", timeout=10).text
+def gc_figures(workers: list[SafeTwinProcess]) -> dict[str, Any]:
+    """Garbage-collection pauses since SafeTwin started, from its /metrics (the worst worker's longest)."""
     longest = total = 0.0
-    for line in text.splitlines():
-        if line.startswith("safetwin_gc_longest_pause_seconds{"):
-            longest = max(longest, float(line.rsplit(" ", 1)[1]))
-        elif line.startswith("safetwin_gc_pause_seconds_total "):
-            total = float(line.rsplit(" ", 1)[1])
+    for w in workers:
+        text = httpx.get(f"http://127.0.0.1:{w.port}/metrics", timeout=10).text
+        for line in text.splitlines():
+            if line.startswith("safetwin_gc_longest_pause_seconds{"):
+                longest = max(longest, float(line.rsplit(" ", 1)[1]))
+            elif line.startswith("safetwin_gc_pause_seconds_total "):
+                total += float(line.rsplit(" ", 1)[1])
     return {"gc_longest_pause_ms": round(longest * 1000, 1), "gc_total_s": round(total, 2)}
 
 
-def _profiler(st: SafeTwinProcess, plan: Plan, prefix: Path) -> subprocess.Popen[bytes]:
-    """py-spy sampling SafeTwin's threads while this level is offered (collapsed stacks, one file)."""
-    out = f"{prefix}-{'single' if plan.batch == 1 else 'batched'}-{plan.rate}.txt"
+def _profiler(st: SafeTwinProcess, plan: Plan, prefix: Path, worker: int) -> subprocess.Popen[bytes]:
+    """py-spy sampling a worker's threads while this level is offered (collapsed stacks, one file)."""
+    mode = "single" if plan.batch == 1 else "batched"
+    out = f"{prefix}-{mode}-{plan.rate}{f'-w{worker}' if worker else ''}.txt"
     cmd = [
         str(Path(sys.executable).with_name("py-spy")),
         "record",
@@ -322,7 +374,7 @@ def _summarise(figures: dict[str, Any]) -> None:
 
 
 def _sweep(
-    args: argparse.Namespace, st: SafeTwinProcess, broker: MosquittoBroker, bench_twin: BenchTwin
+    args: argparse.Namespace, workers: list[SafeTwinProcess], broker: MosquittoBroker, bench_twin: BenchTwin
 ) -> dict[str, list[dict[str, Any]]]:
     """Each mode from its lowest rate up, until a rate is not sustained."""
     watcher = Watcher(broker.port, bench_twin.fan_of)
@@ -341,8 +393,17 @@ def _sweep(
                 tqdm.write("no garage left for spikes; stopping")
                 break
             pool, spike_pool = spike_pool[:need], spike_pool[need:]
-            plan = Plan(broker.port, bench_twin.readers, pool, rate, args.seconds, batch, args.spikes_per_s)
-            r = run_level(st, broker, watcher, plan, args.catch_up, args.profile)
+            plan = Plan(
+                broker.port,
+                bench_twin.readers,
+                pool,
+                rate,
+                args.seconds,
+                batch,
+                args.spikes_per_s,
+                bench_twin.gateway_of if batch > 1 else {},
+            )
+            r = run_level(workers, broker, watcher, plan, args.catch_up, args.profile)
             key = "single" if batch == 1 else "batched"
             out.setdefault(key, []).append(r)
             _report(key, r)
@@ -360,6 +421,7 @@ class BenchTwin:
     readers: list[tuple[str, str]]
     fan_of: dict[str, str]
     spike_pool: list[str]
+    gateway_of: dict[str, str]  # device -> the first gateway of its site
 
     @classmethod
     def make(cls, path: Path, devices: int) -> BenchTwin:
@@ -372,7 +434,9 @@ class BenchTwin:
         ]
         fan_of = {d: fans[twin.devices[d].space] for d in garage}
         first_of_garage = list({twin.devices[d].space: d for d in reversed(garage)}.values())
-        return cls(path, len(twin.devices), readers, fan_of, first_of_garage)
+        site_gateway = {site.id: site.gateways[0].id for site in twin.sites.values() if site.gateways}
+        gateway_of = {d: site_gateway[p.site] for d, p in twin.devices.items()}
+        return cls(path, len(twin.devices), readers, fan_of, first_of_garage, gateway_of)
 
 
 def main() -> int:
@@ -393,6 +457,12 @@ def main() -> int:
         type=Path,
         help="sample SafeTwin with py-spy during each level into PROFILE-<mode>-<rate>.txt",
     )
+    p.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="SafeTwin workers, partitioned by site (each its own DuckDB file, as with the embedded store)",
+    )
     p.add_argument("--catch-up", type=float, default=1.0, help="seconds allowed to work off the backlog")
     args = p.parse_args()
     figures: dict[str, Any] = {"bench": "throughput", "cores": os.cpu_count(), "seconds": args.seconds}
@@ -409,11 +479,17 @@ def main() -> int:
         try:
             ceiling = figures["raw_broker_messages_per_s"] = round(raw_broker_rate(broker.port))
             print(f"raw broker (QoS 1 raw publisher -> mosquitto_sub): {ceiling} msg/s")
-            st = SafeTwinProcess(work, broker.port, "duckdb", None)
+            n = args.workers
+            figures["workers"] = n
+            workers = [
+                SafeTwinProcess(work, broker.port, "duckdb", None, partition=(i, n) if n > 1 else None)
+                for i in range(n)
+            ]
             try:
-                figures.update(_sweep(args, st, broker, bench_twin))
+                figures.update(_sweep(args, workers, broker, bench_twin))
             finally:
-                st.stop()
+                for w in workers:
+                    w.stop()
         finally:
             broker.stop()
     _summarise(figures)
