@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import paho.mqtt.client as paho
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from core.contract import Topics
 from core.settings import MqttSettings
@@ -99,16 +99,61 @@ class _Inbox:
 _PUBACK = 0x40
 
 
-class _BatchClient(paho.Client):
-    """paho with the two per-message costs of a high-rate subscriber taken out.
+_READ_CHUNK = 256 * 1024  # bytes taken from the socket per system call
+_READ_BURST = 2_000  # packets handled per wake-up of the network thread, before it lets writes out
 
+
+class _BatchClient(paho.Client):
+    """paho with the per-message costs of a high-rate subscriber taken out.
+
+    - Reads are buffered: paho reads each packet with three or more `recv` calls (the command byte,
+      each length byte, the rest), and every `recv` lets go of the GIL.  While the event loop is busy
+      a thread that lets go waits up to the switch interval (5 ms) to get it back, so paho's thread
+      fell behind by one message per wait, and readings sat in the socket for up to 150 ms before
+      SafeTwin even saw them.  Here one `recv` takes up to 256 KB, and paho's reads are served from
+      that buffer.
+    - `loop_read` handles every packet that has arrived (up to `_READ_BURST` per wake-up), where
+      paho's handles one per `select`.
     - Every message goes straight to `sink`: no per-topic callback matching (we register none).
     - `ack_all` queues the PUBACKs of a whole batch as one write, where paho's `ack` queues one
       packet and wakes its network thread once per message.
-    Both lean on paho 2's internals (`_handle_on_message`, `_packet_queue`); pyproject pins paho < 3.
+    All lean on paho 2's internals (`_sock_recv`, `_packet_read`, `_handle_on_message`,
+    `_packet_queue`); pyproject pins paho < 3.
     """
 
     sink: Callable[[paho.MQTTMessage], None]
+    _rbuf: bytearray
+    _rbuf_of: object = None  # the socket the buffered bytes came from
+
+    def _sock_recv(self, bufsize: int) -> bytes:
+        if self._rbuf_of is not self._sock:  # a new connection: nothing buffered belongs to it
+            self._rbuf, self._rbuf_of = bytearray(), self._sock
+        buf = self._rbuf
+        if not buf:
+            chunk = super()._sock_recv(_READ_CHUNK)  # raises BlockingIOError when nothing is there
+            if not chunk:
+                return chunk  # the broker closed the connection
+            buf += chunk
+        out = bytes(buf[:bufsize])
+        del buf[:bufsize]
+        return out
+
+    def loop_read(self, max_packets: int = 1) -> MQTTErrorCode:
+        if self._sock is None:
+            return MQTTErrorCode.MQTT_ERR_NO_CONN
+        handled = 0
+        while True:
+            # stop between bursts only with nothing buffered: select() cannot see the buffer
+            if handled >= _READ_BURST and not self._rbuf:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            rc = self._packet_read()
+            handled += 1
+            if rc == MQTTErrorCode.MQTT_ERR_AGAIN:
+                return MQTTErrorCode.MQTT_ERR_SUCCESS
+            if rc > 0:
+                return self._loop_rc_handle(rc)
+            if self._sock is None:
+                return MQTTErrorCode.MQTT_ERR_NO_CONN
 
     def _handle_on_message(self, message: paho.MQTTMessage) -> None:
         self.sink(message)
