@@ -45,7 +45,7 @@ def test_loop_read_handles_every_buffered_packet_before_it_returns(monkeypatch: 
     a, b = socket.socketpair()
     a.setblocking(False)
     client = _client_on(a)
-    got: list[bytes] = []
+    got: list[bytes | bytearray] = []
     client.sink = lambda msg: got.append(msg.payload)
     publish = b"".join(b"\x30\x06\x00\x01t" + bytes([48 + i]) + b"xx" for i in range(5))  # QoS 0, topic "t"
     b.sendall(publish)
