@@ -101,6 +101,12 @@ class InfluxSettings(_Section):
 class StoreSettings(_Section):
     backend: Literal["duckdb", "influxdb"] = Field("duckdb", description="History backend")
     duckdb_path: Path = Field(Path("var/history.duckdb"), description="DuckDB file of the embedded store")
+    duckdb_memory_limit_mb: int = Field(
+        512,
+        ge=64,
+        description="Most memory DuckDB's buffer cache takes, MB (its own default is 80 % of the machine's, "
+        "which it fills with cached history over hours while the twin needs it)",
+    )
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     spool_dir: Path = Field(Path("var/spool"), description="Where points wait while the store is down")
     spool_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Spool bound; an alarm is raised at it")

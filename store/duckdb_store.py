@@ -76,8 +76,9 @@ class DuckDBHistory:
 
     name = "duckdb"
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, memory_limit_mb: int = 512) -> None:
         self.path = Path(path)
+        self.memory_limit_mb = memory_limit_mb
         self._conn: duckdb.DuckDBPyConnection | None = None
         self._lock = threading.Lock()
         self._cursors: dict[threading.Thread, duckdb.DuckDBPyConnection] = {}
@@ -91,7 +92,7 @@ class DuckDBHistory:
                 return
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                conn = duckdb.connect(str(self.path))
+                conn = duckdb.connect(str(self.path), config={"memory_limit": f"{self.memory_limit_mb}MB"})
                 conn.execute(_SCHEMA)
             except (duckdb.Error, OSError) as err:
                 raise StoreError(f"cannot open {self.path}: {err}", backend=self.name) from err

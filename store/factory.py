@@ -13,7 +13,7 @@ from store.writer import AlarmCallback, HistoryWriter
 def make_history(settings: StoreSettings) -> HistoryBackend:
     """The backend chosen by `settings.backend`, not yet opened (the writer opens it)."""
     if settings.backend == "duckdb":
-        return DuckDBHistory(settings.duckdb_path)
+        return DuckDBHistory(settings.duckdb_path, settings.duckdb_memory_limit_mb)
     if settings.backend == "influxdb":
         return InfluxHistory(settings.influx)
     raise ValueError(f"unknown history backend {settings.backend!r}")
