@@ -32,7 +32,7 @@ from tqdm import tqdm
 
 from bench.ingest import SafeTwinProcess, _cpu_seconds, _rss_mb
 from bench.rawmqtt import RawPublisher
-from bench.throughput import METRIC, NORMAL, accepted
+from bench.throughput import METRIC, NORMAL, accepted, gc_figures
 from bench.twingen import write_twin
 from core.contract import Topics
 from core.records import ReadingBatch
@@ -168,6 +168,7 @@ def run(args: argparse.Namespace, work: Path, twin_path: Path, figures: dict[str
         st.http.timeout = httpx.Timeout(120)  # the API answers late while a 400,000-device snapshot runs
         figures["start_s"] = round(time.monotonic() - t, 1)
         figures["rss_mb_at_start"] = round(_rss_mb(st.proc.pid))
+        figures["gc_frozen_objects_at_start"] = gc_figures([st])["gc_frozen_objects"]
         try:
             figures.update(load(args, st, broker, floor_batches(twin_path)))
         finally:
@@ -236,6 +237,7 @@ def load(
         )
         if len(steady) > 1
         else 0.0,
+        **gc_figures([st]),
         "max_backlog_readings": max((s["backlog_readings"] or 0) for s in samples) if samples else 0,
         "api_timeouts": sum(1 for s in samples if s["backlog_readings"] is None),
         "samples": samples,

@@ -319,7 +319,7 @@ def run_level(
 
 def gc_figures(workers: list[SafeTwinProcess]) -> dict[str, Any]:
     """Garbage-collection pauses since SafeTwin started, from its /metrics (the worst worker's longest)."""
-    longest = total = 0.0
+    longest = total = frozen = 0.0
     for w in workers:
         text = httpx.get(f"http://127.0.0.1:{w.port}/metrics", timeout=10).text
         for line in text.splitlines():
@@ -327,7 +327,13 @@ def gc_figures(workers: list[SafeTwinProcess]) -> dict[str, Any]:
                 longest = max(longest, float(line.rsplit(" ", 1)[1]))
             elif line.startswith("safetwin_gc_pause_seconds_total "):
                 total += float(line.rsplit(" ", 1)[1])
-    return {"gc_longest_pause_ms": round(longest * 1000, 1), "gc_total_s": round(total, 2)}
+            elif line.startswith("safetwin_gc_frozen_objects "):
+                frozen += float(line.rsplit(" ", 1)[1])
+    return {
+        "gc_longest_pause_ms": round(longest * 1000, 1),
+        "gc_total_s": round(total, 2),
+        "gc_frozen_objects": int(frozen),
+    }
 
 
 def _profiler(st: SafeTwinProcess, plan: Plan, prefix: Path, worker: int) -> subprocess.Popen[bytes]:
