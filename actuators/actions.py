@@ -26,6 +26,7 @@ class ActionRunner:
 
     def __init__(self, twin: Twin, manager: CommandManager, rule_of: Callable[[str], Rule | None]) -> None:
         self.twin, self.manager, self.rule_of = twin, manager, rule_of
+        self._targets: dict[tuple[str | None, str, str, str | None], list[str]] = {}
         self._on: dict[Key, tuple[RuleAction, list[str], str]] = {}  # -> action, devices, space
         self._demand: dict[str, dict[Key, Wanted]] = {}
 
@@ -52,17 +53,23 @@ class ActionRunner:
         return list(demand.values())[-1] if demand else None
 
     def targets(self, sig: AlarmSignal, action: RuleAction) -> list[str]:
-        """The devices an action drives for a signal: of its kind (and `drives`) in the space or site."""
-        if action.scope == "space" and sig.space:
-            places = self.twin.devices_in(space=sig.space)
-        else:
-            places = self.twin.devices_in(site=sig.site)
-        return [
-            p.device_id
-            for p in places
-            if p.kind.value == action.device_kind
-            and (action.drives is None or p.spec.meta.get("drives") == action.drives)
-        ]
+        """The devices an action drives for a signal: of its kind (and `drives`) in the space or site.
+
+        The twin does not change while SafeTwin runs, so each answer is looked up once.
+        """
+        in_space = action.scope == "space" and bool(sig.space)
+        key = (sig.space if in_space else None, sig.site, action.device_kind, action.drives)
+        found = self._targets.get(key)
+        if found is None:
+            twin = self.twin
+            places = twin.devices_in(space=sig.space) if in_space else twin.devices_in(site=sig.site)
+            found = self._targets[key] = [
+                p.device_id
+                for p in places
+                if p.kind.value == action.device_kind
+                and (action.drives is None or p.spec.meta.get("drives") == action.drives)
+            ]
+        return list(found)
 
     def _start(self, key: Key, sig: AlarmSignal, action: RuleAction, now: int) -> None:
         devices = self.targets(sig, action)

@@ -56,6 +56,7 @@ class ActuatorResponse:
 
     def __init__(self, twin: Twin, commands: CommandSink, *, volume: int = 80, ttl_s: float = 60) -> None:
         self.twin = twin
+        self._speakers: dict[tuple[str | None, str], list[str]] = {}
         self.commands = commands
         self.volume = volume
         self.ttl_ms = int(ttl_s * 1000)
@@ -65,15 +66,22 @@ class ActuatorResponse:
         self.delivery: Callable[[Notification], None] | None = None
 
     def speakers_for(self, alarm: Alarm) -> list[str]:
-        """Speakers of the alarm's space, else of its site."""
+        """Speakers of the alarm's space, else of its site (the twin does not change: looked up once)."""
+        key = (alarm.space, alarm.site)
+        found = self._speakers.get(key)
+        if found is None:
+            found = self._speakers[key] = self._find_speakers(alarm.space, alarm.site)
+        return list(found)
+
+    def _find_speakers(self, space: str | None, site: str) -> list[str]:
         in_space = (
-            [d.device_id for d in self.twin.devices_in(space=alarm.space) if d.kind == DeviceKind.SPEAKER]
-            if alarm.space
+            [d.device_id for d in self.twin.devices_in(space=space) if d.kind == DeviceKind.SPEAKER]
+            if space
             else []
         )
         if in_space:
             return in_space
-        return [d.device_id for d in self.twin.devices_in(site=alarm.site) if d.kind == DeviceKind.SPEAKER]
+        return [d.device_id for d in self.twin.devices_in(site=site) if d.kind == DeviceKind.SPEAKER]
 
     def broadcast(self, alarm: Alarm, text: str) -> None:
         """Play `text` on the speakers near the alarm."""
