@@ -117,7 +117,12 @@ class StoreSettings(_Section):
 
 class StateSettings(_Section):
     sqlite_path: Path = Field(Path("var/state.sqlite"), description="SQLite file for operational state")
-    snapshot_interval_s: float = Field(5.0, gt=0, description="How often live device state is saved")
+    snapshot_interval_s: float = Field(
+        30.0,
+        gt=0,
+        description="How often live device state (last values, last seen) is saved for a restart, seconds; "
+        "each save walks every device, so a large twin wants it rare",
+    )
 
 
 class DatabaseSettings(_Section):
