@@ -318,21 +318,28 @@ def run_level(
 
 
 def gc_figures(workers: list[SafeTwinProcess]) -> dict[str, Any]:
-    """Garbage-collection pauses since SafeTwin started, from its /metrics (the worst worker's longest)."""
-    longest = total = frozen = 0.0
+    """Garbage collections since SafeTwin started, from its /metrics (summed over workers; the
+    longest pause of each generation is the worst worker's)."""
+    runs, longest, total, frozen = [0, 0, 0], [0.0, 0.0, 0.0], 0.0, 0
     for w in workers:
         text = httpx.get(f"http://127.0.0.1:{w.port}/metrics", timeout=10).text
         for line in text.splitlines():
-            if line.startswith("safetwin_gc_longest_pause_seconds{"):
-                longest = max(longest, float(line.rsplit(" ", 1)[1]))
-            elif line.startswith("safetwin_gc_pause_seconds_total "):
-                total += float(line.rsplit(" ", 1)[1])
-            elif line.startswith("safetwin_gc_frozen_objects "):
-                frozen += float(line.rsplit(" ", 1)[1])
+            name, _, value = line.rpartition(" ")
+            if name.startswith("safetwin_gc_longest_pause_seconds{"):
+                g = int(name.split('"')[1])
+                longest[g] = max(longest[g], float(value))
+            elif name.startswith("safetwin_gc_collections_total{"):
+                runs[int(name.split('"')[1])] += int(float(value))
+            elif name == "safetwin_gc_pause_seconds_total":
+                total += float(value)
+            elif name == "safetwin_gc_frozen_objects":
+                frozen += int(float(value))
     return {
-        "gc_longest_pause_ms": round(longest * 1000, 1),
+        "gc_longest_pause_ms": round(max(longest) * 1000, 1),
+        "gc_longest_pause_ms_by_generation": [round(x * 1000, 1) for x in longest],
+        "gc_collections_by_generation": runs,
         "gc_total_s": round(total, 2),
-        "gc_frozen_objects": int(frozen),
+        "gc_frozen_objects": frozen,
     }
 
 
