@@ -10,7 +10,7 @@ generation), so the tracks rules create as devices are first heard from join it,
 generation is not collected automatically.  Reference counting still frees everything that is not
 part of a cycle, frozen or not; a cycle that becomes garbage after it was frozen is kept.  The
 pauses and what collections free are counted (`/metrics`): young collections free a few objects a
-second, full ones freed none, and memory stays flat over a 10-minute community run (docs/scaling.md).
+second and full ones freed none (figures in docs/scaling.md).
 """
 
 from __future__ import annotations
