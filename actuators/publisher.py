@@ -98,7 +98,10 @@ class CommandPublisher:
         if info.rc != paho.MQTT_ERR_SUCCESS:
             return False  # this client is going away; the item stays queued for the next one
         self._unacked[info.mid] = item
-        client.loop_write()  # what the socket takes now leaves now; aiomqtt's writer sends the rest
+        try:
+            client.loop_write()  # what the socket takes now leaves now; aiomqtt's writer sends the rest
+        except Exception as err:  # the connection broke: aiomqtt sees it too; the item goes out again
+            log.debug("writing to the broker failed (%s); resent after reconnecting", err)
         return True
 
     def _write_command(self, device_id: str, command: Command) -> bool:
