@@ -45,10 +45,6 @@ class GcPauses:
         if self._callback not in gc.callbacks:
             gc.callbacks.append(self._callback)
 
-    def uninstall(self) -> None:
-        if self._callback in gc.callbacks:
-            gc.callbacks.remove(self._callback)
-
     def _callback(self, phase: str, info: dict[str, Any]) -> None:
         if phase == "start":
             self._started = time.perf_counter()

@@ -132,15 +132,7 @@ class LiveState:
             batch.device_id, batch.metric, batch.value, batch.ts, batch.received_ts, strict=True
         ):
             st = devices[dev_id]
-            # DeviceState.record, spelt out: this loop runs for every reading of the community
-            i = st._where.get(metric)
-            if i is not None:
-                held = st._held
-                if held is None:
-                    held = st._held = [_NEVER] * (2 * len(st._where))
-                if ts >= held[i + 1]:
-                    held[i] = value
-                    held[i + 1] = ts
+            st.record(metric, value, ts)
             st.clock_skew_ms = ts - recv
             if st.last_seen is None or recv > st.last_seen:
                 st.last_seen = recv

@@ -231,11 +231,9 @@ class Twin:
             )
         else:
             return list(self.devices.values())
+        places = (self.devices[dev.id] for sp in spaces for dev in sp.devices)
         return [
             d
-            for sp in spaces
-            for dev in sp.devices
-            if (d := self.devices[dev.id])
-            and (site is None or d.site == site)
-            and (building is None or d.building == building)
+            for d in places
+            if (site is None or d.site == site) and (building is None or d.building == building)
         ]
