@@ -8,7 +8,9 @@ with CO sensors and a fan per tower), measures the twin's memory per device in a
 own Mosquitto and one SafeTwin process (no dashboard, DuckDB history, shipped rule packs) and offers
 `--rate` readings/s as gateway batches of one floor's readings for `--seconds` (`--long`: 600 s, the
 ten-minute run).  Every `--sample` seconds it records SafeTwin's RSS, its CPU and the machine's idle
-CPU, and the backlog (published minus handled).  The last line is JSON.
+CPU, the backlog (published minus handled) and DuckDB's cache (`safetwin_history_cache_bytes`: the
+blocks it keeps in memory grow with history up to `store.duckdb_memory_limit_mb`, so memory growth
+is also given without it).  The last line is JSON.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import sys
 import tempfile
 import time
 import tracemalloc
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +35,7 @@ from tqdm import tqdm
 
 from bench.ingest import SafeTwinProcess, _cpu_seconds, _rss_mb
 from bench.rawmqtt import RawPublisher
-from bench.throughput import METRIC, NORMAL, accepted, gc_figures
+from bench.throughput import METRIC, NORMAL, accepted, gc_figures, scrape
 from bench.twingen import write_twin
 from core.contract import Topics
 from core.records import ReadingBatch
@@ -201,12 +204,14 @@ def load(
         expected = min(args.rate * (now - t0), args.rate * args.seconds)
         try:  # the API may answer late while a whole-twin snapshot holds the event loop
             backlog: int | None = max(0, round(expected - (accepted(st, timeout=2.0) - base)))
+            cache = scrape(st, timeout=2.0).get("safetwin_history_cache_bytes", 0.0) / 2**20
         except httpx.TimeoutException:
-            backlog = None
+            backlog = cache = None
         samples.append(
             {
                 "t_s": round(now - t0, 1),
                 "rss_mb": round(_rss_mb(st.proc.pid)),
+                "history_cache_mb": None if cache is None else round(cache),
                 "safetwin_cpu_percent": round(100 * (cpu - last_cpu) / (now - last_t)),
                 "machine_idle_percent": round(idle.percent()),
                 "backlog_readings": backlog,
@@ -223,25 +228,33 @@ def load(
     handled = accepted(st) - base
     elapsed = time.monotonic() - t0
     steady = samples[len(samples) // 4 :] or samples
-    rss = [s["rss_mb"] for s in steady]
     return {
         "offered_readings_per_s": round(result["sent"] / result["seconds"]),
         "handled_readings": handled,
         "all_handled": handled >= result["sent"],
         "safetwin_cpu_percent_mean": round(100 * (_cpu_seconds(st.proc.pid) - cpu0) / elapsed),
         "machine_idle_percent_mean": round(statistics.fmean(s["machine_idle_percent"] for s in samples)),
-        "rss_mb_first_quarter_end": rss[0],
-        "rss_mb_end": rss[-1],
-        "rss_growth_mb_per_min_after_warmup": round(
-            (rss[-1] - rss[0]) / max((steady[-1]["t_s"] - steady[0]["t_s"]) / 60, 1e-9), 1
-        )
-        if len(steady) > 1
-        else 0.0,
+        "rss_mb_first_quarter_end": steady[0]["rss_mb"],
+        "rss_mb_end": steady[-1]["rss_mb"],
+        "rss_growth_mb_per_min_after_warmup": _growth(steady, lambda s: s["rss_mb"]),
+        "history_cache_mb_end": steady[-1]["history_cache_mb"],
+        "rss_without_history_cache_growth_mb_per_min_after_warmup": _growth(
+            [s for s in steady if s["history_cache_mb"] is not None],
+            lambda s: s["rss_mb"] - s["history_cache_mb"],
+        ),
         **gc_figures([st]),
         "max_backlog_readings": max((s["backlog_readings"] or 0) for s in samples) if samples else 0,
         "api_timeouts": sum(1 for s in samples if s["backlog_readings"] is None),
         "samples": samples,
     }
+
+
+def _growth(samples: list[dict[str, Any]], value: Callable[[dict[str, Any]], float]) -> float:
+    """MB a minute from the first sample to the last."""
+    if len(samples) < 2:
+        return 0.0
+    minutes = float(samples[-1]["t_s"] - samples[0]["t_s"]) / 60
+    return round((value(samples[-1]) - value(samples[0])) / max(minutes, 1e-9), 1)
 
 
 def main() -> int:
@@ -272,7 +285,9 @@ def main() -> int:
         f"{f['devices']} devices: offered {f['offered_readings_per_s']} readings/s for {args.seconds} s, "
         f"all handled: {f['all_handled']}, SafeTwin CPU {f['safetwin_cpu_percent_mean']} % of a core, "
         f"machine idle {f['machine_idle_percent_mean']} %, RSS {f['rss_mb_first_quarter_end']} -> "
-        f"{f['rss_mb_end']} MB ({f['rss_growth_mb_per_min_after_warmup']} MB/min after warm-up), "
+        f"{f['rss_mb_end']} MB ({f['rss_growth_mb_per_min_after_warmup']} MB/min after warm-up; "
+        f"{f['rss_without_history_cache_growth_mb_per_min_after_warmup']} MB/min without DuckDB's cache, "
+        f"{f['history_cache_mb_end']} MB at the end), "
         f"twin {f['twin_memory']['twin_bytes_per_device']} B/device"
     )
     print(orjson.dumps(figures).decode())

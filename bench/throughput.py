@@ -317,23 +317,28 @@ def run_level(
     }
 
 
+def scrape(w: SafeTwinProcess, timeout: float = 10) -> dict[str, float]:
+    """A worker's /metrics as {'name{labels}': value}."""
+    text = httpx.get(f"http://127.0.0.1:{w.port}/metrics", timeout=timeout).text
+    pairs = (line.rpartition(" ") for line in text.splitlines() if line and not line.startswith("#"))
+    return {name: float(value) for name, _, value in pairs}
+
+
 def gc_figures(workers: list[SafeTwinProcess]) -> dict[str, Any]:
     """Garbage collections since SafeTwin started, from its /metrics (summed over workers; the
     longest pause of each generation is the worst worker's)."""
     runs, longest, total, frozen = [0, 0, 0], [0.0, 0.0, 0.0], 0.0, 0
     for w in workers:
-        text = httpx.get(f"http://127.0.0.1:{w.port}/metrics", timeout=10).text
-        for line in text.splitlines():
-            name, _, value = line.rpartition(" ")
+        for name, value in scrape(w).items():
             if name.startswith("safetwin_gc_longest_pause_seconds{"):
                 g = int(name.split('"')[1])
-                longest[g] = max(longest[g], float(value))
+                longest[g] = max(longest[g], value)
             elif name.startswith("safetwin_gc_collections_total{"):
-                runs[int(name.split('"')[1])] += int(float(value))
+                runs[int(name.split('"')[1])] += int(value)
             elif name == "safetwin_gc_pause_seconds_total":
-                total += float(value)
+                total += value
             elif name == "safetwin_gc_frozen_objects":
-                frozen += int(float(value))
+                frozen += int(value)
     return {
         "gc_longest_pause_ms": round(max(longest) * 1000, 1),
         "gc_longest_pause_ms_by_generation": [round(x * 1000, 1) for x in longest],

@@ -102,10 +102,11 @@ class StoreSettings(_Section):
     backend: Literal["duckdb", "influxdb"] = Field("duckdb", description="History backend")
     duckdb_path: Path = Field(Path("var/history.duckdb"), description="DuckDB file of the embedded store")
     duckdb_memory_limit_mb: int = Field(
-        512,
+        256,
         ge=64,
-        description="Most memory DuckDB's buffer cache takes, MB (its own default is 80 % of the machine's, "
-        "which it fills with cached history over hours while the twin needs it)",
+        description="Most memory DuckDB's buffer cache takes, MB: it keeps written history in memory up "
+        "to this bound (about 14 bytes a reading), then evicts to the file (its own default is 80 % of "
+        "the machine's, which it fills over hours while the twin needs it)",
     )
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     spool_dir: Path = Field(Path("var/spool"), description="Where points wait while the store is down")

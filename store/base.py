@@ -44,5 +44,8 @@ class HistoryBackend(Protocol):
     def latest(self, device_ids: Sequence[str] | None = None) -> list[ReadingRecord]:
         """The newest reading of each (device, metric), for the given devices or all."""
 
+    def cache_bytes(self) -> int | None:
+        """Memory the store holds as cache inside this process, bytes; None where it keeps none here."""
+
     def close(self) -> None:
         """Release connections and files."""

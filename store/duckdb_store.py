@@ -76,7 +76,7 @@ class DuckDBHistory:
 
     name = "duckdb"
 
-    def __init__(self, path: Path, memory_limit_mb: int = 512) -> None:
+    def __init__(self, path: Path, memory_limit_mb: int = 256) -> None:
         self.path = Path(path)
         self.memory_limit_mb = memory_limit_mb
         self._conn: duckdb.DuckDBPyConnection | None = None
@@ -146,6 +146,11 @@ class DuckDBHistory:
             where = "WHERE list_contains(?, device_id)"
             rows = self._fetch(_LATEST.replace("WHERE_CLAUSE", where), [list(device_ids)])
         return [ReadingRecord(device_id=d, metric=m, **rest) for d, m, rest in rows]
+
+    def cache_bytes(self) -> int | None:
+        """DuckDB's buffer memory: the blocks it keeps cached, up to `memory_limit_mb`."""
+        rows = self._fetch("SELECT sum(memory_usage_bytes) FROM duckdb_memory()", [])
+        return int(rows[0][0] or 0)
 
     def close(self) -> None:
         """Close every thread's cursor and the database."""

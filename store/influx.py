@@ -154,6 +154,10 @@ class InfluxHistory:
         records = [self._record(s) for s in self._series(q) if s.get("values")]
         return sorted(records, key=lambda r: (r.device_id, r.metric))
 
+    def cache_bytes(self) -> int | None:
+        """None: the InfluxDB server keeps its cache, not this process."""
+        return None
+
     def close(self) -> None:
         """Close the HTTP connection pool."""
         self._pool.shutdown(wait=True)

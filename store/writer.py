@@ -36,6 +36,8 @@ ALARM_SPOOL_OK = "history_spool_ok"
 REPLAY_SLICE_S = 1.0
 # The spool-full alarm clears once the spool is back under this share of its bound.
 SPOOL_OK_SHARE = 0.9
+# How often the writer asks the store how much it caches in memory.
+CACHE_SAMPLE_S = 5.0
 
 
 class WriterStatus(BaseModel):
@@ -53,6 +55,11 @@ class WriterStatus(BaseModel):
     dropped_points: int = Field(description="Readings lost because the spool was full")
     rejected_points: int = Field(description="Readings the store refused as malformed")
     last_error: str | None = Field(description="Most recent store error, if any")
+    cache_bytes: int | None = Field(
+        default=None,
+        description="Memory the store holds as cache in this process, bytes (DuckDB's buffer, bounded by "
+        "store.duckdb_memory_limit_mb); None where the store keeps none here",
+    )
 
 
 class HistoryWriter:
@@ -95,6 +102,8 @@ class HistoryWriter:
         self._dropped = 0
         self._rejected = 0
         self._last_error: str | None = None
+        self._cache_bytes: int | None = None
+        self._cache_sampled_at = -CACHE_SAMPLE_S
 
     # --- public API -------------------------------------------------------------------------
 
@@ -178,6 +187,7 @@ class HistoryWriter:
             dropped_points=self._dropped,
             rejected_points=self._rejected,
             last_error=self._last_error,
+            cache_bytes=self._cache_bytes,
         )
 
     # --- the thread -------------------------------------------------------------------------
@@ -355,7 +365,19 @@ class HistoryWriter:
             return other
         self._written += len(batch)
         self._mark_up()
+        self._sample_cache()
         return None
+
+    def _sample_cache(self) -> None:
+        """Now and then, how much the store caches in memory (a query of its own, so not per write)."""
+        now = time.monotonic()
+        if now - self._cache_sampled_at < CACHE_SAMPLE_S:
+            return
+        self._cache_sampled_at = now
+        try:
+            self._cache_bytes = self.backend.cache_bytes()
+        except StoreError as err:
+            log.debug("history store did not say its cache size: %s", err)
 
     def _spool_batch(self, batch: ReadingBatch) -> None:
         try:

@@ -29,6 +29,7 @@ _HISTORY_GAUGES = {
     "queued_points": "Readings in memory, not yet written or spooled",
     "spooled_batches": "Batches waiting in the disk spool",
     "spooled_bytes": "Size of the disk spool, bytes",
+    "cache_bytes": "Memory the history store caches in this process, bytes (bounded by its setting)",
 }
 _HISTORY_COUNTERS = {
     "written_points": "Readings written to the history store",

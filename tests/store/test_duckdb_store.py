@@ -28,6 +28,25 @@ def test_history_survives_a_reopen(tmp_path: Path) -> None:
         second.close()
 
 
+def test_the_cache_grows_with_history_and_stays_within_the_memory_limit(tmp_path: Path) -> None:
+    history = DuckDBHistory(tmp_path / "h.duckdb", memory_limit_mb=24)
+    history.open()
+    try:
+        sizes = []
+        for part in range(12):  # about 2.4 million readings; all cached they would take ~30 MB
+            batch = ReadingBatch()
+            for i in range(200_000):
+                n = part * 200_000 + i
+                batch.append(T0 + n, T0 + n, f"dev-{n % 40_000}", "co", n % 97 / 7, "ppm", "s", "b", "x", "k")
+            history.write(batch)
+            sizes.append(history.cache_bytes() or 0)
+        assert sizes[2] > sizes[0] > 0  # what was written is kept in memory...
+        assert max(sizes) <= 24 * 2**20  # ...up to the bound, then DuckDB evicts to the file
+        assert sizes[-1] <= sizes[-4] * 1.05  # flat once the bound is reached
+    finally:
+        history.close()
+
+
 def test_a_batch_with_a_wrong_type_is_refused_whole_and_not_retried(tmp_path: Path) -> None:
     history = DuckDBHistory(tmp_path / "h.duckdb")
     batch = batch_of("dev-1", "co", [(T0, 1.0), (T0 + 1, 2.0)])

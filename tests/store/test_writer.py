@@ -109,6 +109,7 @@ def test_submitted_readings_reach_duckdb_exactly_once(duck: DuckDBHistory, tmp_p
     assert stored(duck, [(d, m) for d in DEVICES for m in METRICS]) == exactly_once(feeder.sent)
     assert (status.written_points, status.queued_points, status.spooled_batches) == (1800, 0, 0)
     assert status.store_up and (status.dropped_points, status.rejected_points) == (0, 0)
+    assert status.cache_bytes is not None and status.cache_bytes > 0  # DuckDB's buffer, as /metrics shows
     assert alarms.codes() == []
 
 
