@@ -204,14 +204,17 @@ def load(
         expected = min(args.rate * (now - t0), args.rate * args.seconds)
         try:  # the API may answer late while a whole-twin snapshot holds the event loop
             backlog: int | None = max(0, round(expected - (accepted(st, timeout=2.0) - base)))
-            cache = scrape(st, timeout=2.0).get("safetwin_history_cache_bytes", 0.0) / 2**20
+            metrics = scrape(st, timeout=2.0)
+            cache: float | None = metrics.get("safetwin_history_cache_bytes", 0.0) / 2**20
+            frozen: int | None = int(metrics.get("safetwin_gc_frozen_objects", 0))
         except httpx.TimeoutException:
-            backlog = cache = None
+            backlog = cache = frozen = None
         samples.append(
             {
                 "t_s": round(now - t0, 1),
                 "rss_mb": round(_rss_mb(st.proc.pid)),
                 "history_cache_mb": None if cache is None else round(cache),
+                "gc_frozen_objects": frozen,
                 "safetwin_cpu_percent": round(100 * (cpu - last_cpu) / (now - last_t)),
                 "machine_idle_percent": round(idle.percent()),
                 "backlog_readings": backlog,
