@@ -12,14 +12,14 @@ import logging
 import multiprocessing
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
-from typing import Any, cast
+from typing import Any
 
 from core.alarms import AlarmSignal, SignalKind
 from core.contract import AvailabilityState
 from core.records import ReadingBatch
 from ingest.pipeline import PipelineResult
 from rules.kinds import REGISTRY
-from rules.kinds.base import Evaluator, Handler
+from rules.kinds.base import Evaluator, Handler, finish
 from rules.model import Rule
 from rules.settings import RuleSettings
 from rules.slots import Slot, rows
@@ -165,14 +165,9 @@ class RuleEngine:
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state (timers, windows, hysteresis, last values, device clocks) for a restart."""
-        steps = self.snapshot_in_steps()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return cast(dict[str, Any], done.value)
+        return finish(self.snapshot_in_steps())
 
-    def snapshot_in_steps(self, chunk: int = 5000) -> Generator[None, None, dict[str, Any]]:
+    def snapshot_in_steps(self, chunk: int = 1000) -> Generator[None, None, dict[str, Any]]:
         """The snapshot a chunk of devices or tracks at a time, yielding in between.
 
         With hundreds of thousands of devices a whole snapshot takes long enough to stall ingest;

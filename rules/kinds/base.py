@@ -14,7 +14,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
 
 from core.alarms import AlarmSignal, Severity, SignalKind, SourceKind
 from core.contract import DeadLetter, Detection
@@ -224,6 +224,16 @@ class Evaluator(ABC):
 
 
 T = TypeVar("T", bound=Track)
+R = TypeVar("R")
+
+
+def finish(steps: Generator[None, None, R]) -> R:
+    """Run a computation made of steps (such as `snapshot_in_steps`) to its end, at once."""
+    while True:
+        try:
+            next(steps)
+        except StopIteration as done:
+            return cast(R, done.value)
 
 
 class TrackedEvaluator(Evaluator, Generic[T]):

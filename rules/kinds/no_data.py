@@ -11,14 +11,14 @@ say NO_DATA (see docs/rules.md).
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from typing import Any, Literal
 
 from pydantic import Field
 
 from core.alarms import AlarmSignal, Severity, SignalKind
 from rules.kinds import KindPlugin
-from rules.kinds.base import Env, Evaluator, Subscriptions
+from rules.kinds.base import Env, Evaluator, Subscriptions, finish
 from rules.model import Rule
 from rules.source import Source, fmt_duration
 
@@ -132,7 +132,17 @@ class NoDataEvaluator(Evaluator):
         return out
 
     def snapshot(self) -> dict[str, Any]:
-        return {"silent": {d: [t, why] for d, (t, why) in self.silent.items()}, "started": self.started}
+        return finish(self.snapshot_in_steps(len(self.silent) or 1))
+
+    def snapshot_in_steps(self, chunk: int) -> Generator[None, None, dict[str, Any]]:
+        """As `snapshot`, a chunk of silent devices at a time: a large site has many."""
+        silent: dict[str, list[Any]] = {}
+        items = list(self.silent.items())
+        for start in range(0, len(items), chunk):
+            for d, (t, why) in items[start : start + chunk]:
+                silent[d] = [t, why]
+            yield
+        return {"silent": silent, "started": self.started}
 
     def restore(self, data: dict[str, Any]) -> None:
         silent = data.get("silent", {})

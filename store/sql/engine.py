@@ -7,6 +7,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import (
@@ -34,7 +35,17 @@ class NotJsonError(ValueError):
 
 
 def _json_dumps(value: Any) -> str:
-    """Compact JSON that keeps non-ASCII text readable in the database."""
+    """Compact UTF-8 JSON; NaN and infinities are written as null, as JavaScript's JSON.stringify does.
+
+    orjson: a large document (a whole twin's rule state) takes it a tenth of the time of the standard
+    library's encoder, which holds the interpreter lock, and so ingest, all along.  What orjson
+    refuses (integers beyond 64 bits, types JSON does not have) goes to the standard library,
+    which writes big integers and names what it cannot write.
+    """
+    try:
+        return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+    except TypeError:
+        pass
     try:
         return json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
     except (ValueError, TypeError) as err:
@@ -44,7 +55,7 @@ def _json_dumps(value: Any) -> str:
 def not_json(err: NotJsonError, doing: str) -> StoreError:
     """The error for a body that cannot be stored as JSON."""
     return StoreError(
-        f"{doing}: {err}; bodies must be plain JSON (no NaN, infinity or non-JSON types)",
+        f"{doing}: {err}; bodies must be plain JSON (no non-JSON types such as sets or objects)",
         backend=BACKEND,
         retryable=False,
     )
