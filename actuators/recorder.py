@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from collections.abc import Sequence
 from typing import Protocol
 
@@ -12,6 +13,10 @@ from actuators.records import CommandRecord, CommandTransition
 from core.errors import StoreError
 
 log = logging.getLogger(__name__)
+
+# How long the thread lets records gather once woken: started at once, its database work competed
+# for the interpreter lock with the batch that sent the command (as in alarms/writer.py).
+GATHER_S = 0.05
 
 
 class CommandStore(Protocol):
@@ -61,13 +66,18 @@ class CommandRecorder:
 
     def _run(self) -> None:
         while True:
-            item = self._queue.get()
-            if item is None:
-                return
-            if isinstance(item, threading.Event):  # a wait_idle marker: all before it is written
-                item.set()
-                continue
-            self._write(*item)
+            items = [self._queue.get()]
+            if not isinstance(items[0], threading.Event | None):  # wait_idle and stop do not wait
+                time.sleep(GATHER_S)
+            while not self._queue.empty():
+                items.append(self._queue.get_nowait())
+            for item in items:
+                if item is None:
+                    return
+                if isinstance(item, threading.Event):  # a wait_idle marker: all before it is written
+                    item.set()
+                    continue
+                self._write(*item)
 
     def _write(self, record: CommandRecord, transitions: list[CommandTransition]) -> None:
         for attempt in range(5):

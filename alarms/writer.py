@@ -26,6 +26,11 @@ from core.errors import StoreError
 
 log = logging.getLogger(__name__)
 
+# How long the thread lets changes gather once woken.  Writing is Python work that holds the
+# interpreter lock; started at once, it competed with the very batch that raised the alarm (whose
+# commands were then late by a few switch intervals), and a storm wrote one transaction per alarm.
+GATHER_S = 0.05
+
 
 @dataclass
 class ChangeSet:
@@ -115,6 +120,7 @@ class OpsWriter:
         self._submitted = 0  # change sets submitted, under _cond
         self._done = 0  # change sets written or given up, under _cond
         self._stopping = False
+        self._hurry = 0  # callers of flush() waiting: write at once
         self._thread: threading.Thread | None = None
         self._written = 0
         self._dropped = 0
@@ -149,9 +155,14 @@ class OpsWriter:
         """Wait until everything submitted so far is written; False on timeout or if not running."""
         with self._cond:
             target = self._submitted
-            return self._cond.wait_for(
-                lambda: self._done >= target or not (self._thread and self._thread.is_alive()), timeout
-            ) and (self._done >= target)
+            self._hurry += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(
+                    lambda: self._done >= target or not (self._thread and self._thread.is_alive()), timeout
+                ) and (self._done >= target)
+            finally:
+                self._hurry -= 1
 
     def stop(self, timeout: float = 10.0) -> bool:
         """Flush, then end the thread; False if something was left unwritten."""
@@ -191,7 +202,13 @@ class OpsWriter:
             return merged, count
 
     def _run(self) -> None:
-        while (taken := self._take()) is not None:
+        while True:
+            with self._cond:  # let changes gather (GATHER_S) unless someone waits for them
+                self._cond.wait_for(lambda: bool(self._queue) or self._stopping)
+                self._cond.wait_for(lambda: self._stopping or self._hurry > 0, GATHER_S)
+            taken = self._take()
+            if taken is None:
+                return
             changes, count = taken
             self._write(changes)
             with self._cond:
