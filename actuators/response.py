@@ -57,6 +57,7 @@ class ActuatorResponse:
     def __init__(self, twin: Twin, commands: CommandSink, *, volume: int = 80, ttl_s: float = 60) -> None:
         self.twin = twin
         self._speakers: dict[tuple[str | None, str], list[str]] = {}
+        self._site_speakers: dict[str, list[str]] | None = None  # built on first need: one walk of the twin
         self.commands = commands
         self.volume = volume
         self.ttl_ms = int(ttl_s * 1000)
@@ -81,7 +82,12 @@ class ActuatorResponse:
         )
         if in_space:
             return in_space
-        return [d.device_id for d in self.twin.devices_in(site=site) if d.kind == DeviceKind.SPEAKER]
+        if self._site_speakers is None:  # a site of a 400,000-device twin is too big to walk per space
+            self._site_speakers = {}
+            for d in self.twin.devices.values():
+                if d.kind == DeviceKind.SPEAKER:
+                    self._site_speakers.setdefault(d.site, []).append(d.device_id)
+        return self._site_speakers.get(site, [])
 
     def broadcast(self, alarm: Alarm, text: str) -> None:
         """Play `text` on the speakers near the alarm."""
