@@ -1,12 +1,17 @@
 """The MQTT subscriber: the only reader of device telemetry on the broker.
 
 One paho client with a fixed id and a persistent session (QoS 1, clean_session off), so the broker
-keeps what devices send while SafeTwin is away.  paho's network loop runs in its own thread; its
-`on_message` only appends (topic, payload, mid) to a buffer and wakes the event loop once per batch,
-not once per message.  The event loop takes everything buffered as one batch, runs the pipeline and
-its listeners (history, rules) synchronously, and acknowledges the batch's QoS 1 messages only once
-history holds them (written or spooled): a SafeTwin killed at any moment has every unacknowledged
-reading sent again by the broker on its next start.  Acknowledgement is therefore at least once;
+keeps what devices send while SafeTwin is away.  Its socket is driven by the event loop itself
+(paho's external-loop interface: `loop_read` when the socket is readable, `loop_write` when paho has
+something to send, `loop_misc` every second for keepalive), not by paho's network thread: with a
+second thread reading, the interpreter lock changed hands in the middle of batches, and a batch
+that raised an alarm took 15-30 ms instead of 2-3 (docs/scaling.md).  `on_message` only appends
+(topic, payload, mid) to a buffer and wakes the consumer once per read, not once per message; a full
+buffer stops reading the socket, so TCP pushes back on the broker.  The consumer takes everything
+buffered as one batch, runs the pipeline and its listeners (history, rules) synchronously, and
+acknowledges the batch's QoS 1 messages only once history holds them (written or spooled): a
+SafeTwin killed at any moment has every unacknowledged reading sent again by the broker on its next
+start.  Acknowledgement is therefore at least once;
 history keys readings by (device, metric, ts), and rule state survives through its snapshots.
 
 Scale-out: several workers share the load either by partition (`ingest.partitions` > 1: each worker
@@ -26,7 +31,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, cast
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
@@ -57,66 +62,62 @@ class SubscriberStatus:
 
 
 class _Inbox:
-    """What paho's thread hands to the event loop: a buffer, and one wake-up per batch."""
+    """What the socket's reader hands to the consumer: a buffer, and one wake-up per read.
 
-    def __init__(self, loop: asyncio.AbstractEventLoop, wake: asyncio.Event, max_messages: int) -> None:
-        self._loop = loop
+    Both sides run on the event loop.  When the buffer holds `max_messages`, `pause` stops reading
+    the socket; `take` calls `resume` once it has room again.
+    """
+
+    def __init__(
+        self, wake: asyncio.Event, max_messages: int, pause: Callable[[], None], resume: Callable[[], None]
+    ) -> None:
         self._wake = wake
         self._max = max_messages
-        self._cond = threading.Condition()
+        self._pause = pause
+        self._resume = resume
         self._buf: list[Raw] = []
-        self._signalled = False
-        self._closed = False
+        self._paused = False
 
     def put(self, item: Raw) -> None:
-        """From paho's thread; waits while the buffer is full, so TCP pushes back on the broker."""
-        with self._cond:
-            while len(self._buf) >= self._max and not self._closed:
-                self._cond.wait(0.5)
-            self._buf.append(item)
-            if not self._signalled:
-                self._signalled = True
-                self._loop.call_soon_threadsafe(self._wake.set)
+        buf = self._buf
+        buf.append(item)
+        if len(buf) == 1:
+            self._wake.set()
+        if len(buf) >= self._max and not self._paused:
+            self._paused = True
+            self._pause()
 
     def take(self, most: int) -> list[Raw]:
-        """From the event loop: up to `most` buffered messages, oldest first."""
-        with self._cond:
-            if len(self._buf) <= most:
-                out, self._buf = self._buf, []
-                self._signalled = False
-            else:
-                out, self._buf = self._buf[:most], self._buf[most:]
-                self._wake.set()  # more is waiting: come back after letting other tasks run
-            self._cond.notify_all()
-            return out
-
-    def close(self) -> None:
-        with self._cond:
-            self._closed = True
-            self._cond.notify_all()
+        """Up to `most` buffered messages, oldest first."""
+        if len(self._buf) <= most:
+            out, self._buf = self._buf, []
+        else:
+            out, self._buf = self._buf[:most], self._buf[most:]
+            self._wake.set()  # more is waiting: come back after letting other tasks run
+        if self._paused and len(self._buf) < self._max:
+            self._paused = False
+            self._resume()
+        return out
 
 
 _PUBACK = 0x40
 
 
 _READ_CHUNK = 256 * 1024  # bytes taken from the socket per system call
-_READ_BURST = 2_000  # packets handled per wake-up of the network thread, before it lets writes out
+_READ_BURST = 2_000  # packets handled per readable event, before other callbacks get their turn
 
 
 class _BatchClient(paho.Client):
     """paho with the per-message costs of a high-rate subscriber taken out.
 
     - Reads are buffered: paho reads each packet with three or more `recv` calls (the command byte,
-      each length byte, the rest), and every `recv` lets go of the GIL.  While the event loop is busy
-      a thread that lets go waits up to the switch interval (5 ms) to get it back, so paho's thread
-      fell behind by one message per wait, and readings sat in the socket for up to 150 ms before
-      SafeTwin even saw them.  Here one `recv` takes up to 256 KB, and paho's reads are served from
-      that buffer.
-    - `loop_read` handles every packet that has arrived (up to `_READ_BURST` per wake-up), where
-      paho's handles one per `select`.
+      each length byte, the rest).  Here one `recv` takes up to 256 KB, and paho's reads are served
+      from that buffer.
+    - `loop_read` handles every packet that has arrived (up to `_READ_BURST` per readable event),
+      where paho's handles one per `select`.
     - Every message goes straight to `sink`: no per-topic callback matching (we register none).
     - `ack_all` queues the PUBACKs of a whole batch as one write, where paho's `ack` queues one
-      packet and wakes its network thread once per message.
+      packet per message.
     All lean on paho 2's internals (`_sock_recv`, `_packet_read`, `_handle_on_message`,
     `_packet_queue`); pyproject pins paho < 3.
     """
@@ -159,13 +160,126 @@ class _BatchClient(paho.Client):
         self.sink(message)
 
     def ack_all(self, mids: list[int]) -> None:
-        """PUBACK every mid, in order (MQTT 3.1.1 4.6), as one write; callable from any thread."""
+        """PUBACK every mid, in order (MQTT 3.1.1 4.6), as one write; on the event loop only."""
+        if self._sock is None:
+            return  # the connection is gone: the broker sends them again on the next one
         packet = b"".join(struct.pack("!BBH", _PUBACK, 2, mid) for mid in mids)
-        self._packet_queue(_PUBACK, packet, 0, 0)  # a deque append and one wake-up, as paho's publish
+        self._packet_queue(_PUBACK, packet, 0, 0)  # a deque append and a write when the socket takes it
+
+
+def _on_this_loop(fn: Callable[..., object], *args: Any) -> Callable[[], None]:
+    """A callable for any thread that runs `fn(*args)` on the running event loop."""
+    loop = asyncio.get_running_loop()
+
+    def call() -> None:
+        loop.call_soon_threadsafe(fn, *args)
+
+    return call
+
+
+class _LoopIO:
+    """Drives a paho client's socket from the event loop (paho's external-loop callbacks).
+
+    `connect` runs paho's blocking connect in a worker thread, so its socket callbacks may come
+    from there: they are handed to the loop.  Everything else happens on the loop's thread.
+    """
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, client: _BatchClient) -> None:
+        self._loop = loop
+        self._thread = threading.get_ident()
+        self._client = client
+        self._fd = -1  # the open socket's descriptor, -1 while there is none
+        self._paused = False  # the consumer is behind: the socket is not read
+        self._misc: asyncio.Task[None] | None = None
+        self.lost = asyncio.Event()  # set when the connection ends, for whatever reason
+        client.on_socket_open = lambda _c, _u, sock: self._on_loop(self._opened, sock)
+        client.on_socket_close = lambda _c, _u, sock: self._on_loop(self._closed, sock)
+        client.on_socket_register_write = lambda _c, _u, sock: self._on_loop(self._want_write, sock)
+        client.on_socket_unregister_write = lambda _c, _u, sock: self._on_loop(self._written, sock)
+
+    def _on_loop(self, fn: Callable[[Any], None], sock: Any) -> None:
+        if threading.get_ident() == self._thread:
+            fn(sock)
+        else:
+            self._loop.call_soon_threadsafe(fn, sock)
+
+    def _current(self, sock: Any) -> bool:
+        """Whether `sock` is still the client's socket (a handed-over callback may come too late)."""
+        return sock is not None and sock.fileno() >= 0 and sock is self._client.socket()
+
+    def _opened(self, sock: Any) -> None:
+        if not self._current(sock):
+            return
+        self._fd = sock.fileno()
+        if not self._paused:
+            self._loop.add_reader(self._fd, self._read)
+        self._misc = self._loop.create_task(self._keepalive())
+
+    def _closed(self, sock: Any) -> None:
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+            self._loop.remove_writer(self._fd)
+            self._fd = -1
+        if self._misc is not None:
+            self._misc.cancel()
+            self._misc = None
+        self.lost.set()
+
+    def _want_write(self, sock: Any) -> None:
+        if self._current(sock) and self._fd >= 0:
+            self._loop.add_writer(self._fd, self._write)
+
+    def _written(self, sock: Any) -> None:
+        if self._fd >= 0 and sock.fileno() == self._fd:
+            self._loop.remove_writer(self._fd)
+
+    def _read(self) -> None:
+        client = self._client
+        try:
+            client.loop_read()
+            sock = client.socket()
+            # TLS may hold decrypted bytes that select() cannot see
+            while sock is not None and getattr(sock, "pending", lambda: 0)() > 0:
+                client.loop_read()
+                sock = client.socket()
+        except Exception:  # a broken socket paho did not catch: drop the connection, reconnect
+            log.warning("reading from the broker failed; reconnecting", exc_info=True)
+            self.drop()
+
+    def _write(self) -> None:
+        try:
+            self._client.loop_write()
+        except Exception:
+            log.warning("writing to the broker failed; reconnecting", exc_info=True)
+            self.drop()
+
+    async def _keepalive(self) -> None:
+        while self._client.loop_misc() == MQTTErrorCode.MQTT_ERR_SUCCESS:
+            await asyncio.sleep(1)
+
+    def drop(self) -> None:
+        """End the connection now (paho calls `on_disconnect` and `on_socket_close`)."""
+        if self._client.socket() is not None:
+            self._client._loop_rc_handle(MQTTErrorCode.MQTT_ERR_CONN_LOST)
+
+    def pause(self) -> None:
+        self._paused = True
+        if self._fd >= 0:
+            self._loop.remove_reader(self._fd)
+
+    def resume(self) -> None:
+        self._paused = False
+        if self._fd >= 0:
+            self._loop.add_reader(self._fd, self._read)
+
+    async def connect(self) -> None:
+        """One connection attempt; OSError if the broker cannot be reached."""
+        self.lost.clear()
+        await self._loop.run_in_executor(None, self._client.reconnect)
 
 
 class Subscriber:
-    """Consumes the contract topics and drives the pipeline; paho reconnects with backoff."""
+    """Consumes the contract topics and drives the pipeline; reconnects with backoff."""
 
     def __init__(
         self,
@@ -202,12 +316,12 @@ class Subscriber:
         """Run until cancelled."""
         loop = asyncio.get_running_loop()
         wake = asyncio.Event()
-        inbox = _Inbox(loop, wake, max_messages=self.batch_max * 4)
-        client = self._make_client(loop, inbox)
+        client = self._make_client()
         self._client = client
-        host, port, _ = self.settings.endpoint()
-        client.connect_async(host, port, keepalive=self.settings.keepalive_s)
-        client.loop_start()
+        io = _LoopIO(loop, client)
+        inbox = _Inbox(wake, self.batch_max * 4, io.pause, io.resume)
+        client.sink = self._sink(inbox)
+        connection = asyncio.create_task(self._stay_connected(client, io), name="ingest-connection")
         try:
             while True:
                 await wake.wait()
@@ -217,23 +331,58 @@ class Subscriber:
                     self._handle(client, batch)
                 await asyncio.sleep(0)  # let the command publisher and the API run between batches
         finally:
-            inbox.close()
-            await asyncio.to_thread(self._close, client)
+            connection.cancel()
+            await asyncio.gather(connection, return_exceptions=True)
+            await self._close(client, io)
 
-    def _close(self, client: paho.Client) -> None:
+    async def _stay_connected(self, client: _BatchClient, io: _LoopIO) -> None:
+        """Connect, and after every loss connect again, waiting longer each time (up to the maximum)."""
+        s = self.settings
+        host, port, _ = s.endpoint()
+        client.connect_async(host, port, keepalive=s.keepalive_s)
+        delay = s.reconnect_min_s
+        while True:
+            connects = self.status.connects
+            try:
+                await io.connect()
+            except (OSError, ValueError) as err:  # refused, unreachable, unresolvable, TLS failed
+                self._lost(f"connection failed: {err}")
+            else:
+                await io.lost.wait()
+            if self.status.connects > connects:  # it was up: the next loss waits the least again
+                delay = s.reconnect_min_s
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, s.reconnect_max_s)
+
+    async def _close(self, client: _BatchClient, io: _LoopIO) -> None:
         """Let history store what was processed, so its acknowledgements go out, then disconnect."""
         if self.when_stored is not None:
-            done = threading.Event()
-            self.when_stored(done.set)
-            if not done.wait(10):
+            stored = asyncio.Event()
+            self.when_stored(_on_this_loop(stored.set))
+            try:
+                await asyncio.wait_for(stored.wait(), 10)
+            except TimeoutError:
                 log.warning("history did not store the last batches in 10 s; the broker sends them again")
-        client.disconnect()
-        client.loop_stop()
+        if client.socket() is not None:
+            client.disconnect()  # queued after the acknowledgements; paho closes once it is written
+            try:
+                await asyncio.wait_for(io.lost.wait(), 2)
+            except TimeoutError:
+                io.drop()
         self.status.connected = False
 
-    # --- paho (its network thread) ---------------------------------------------------------------
+    # --- paho's callbacks (on the event loop) -----------------------------------------------------
 
-    def _make_client(self, loop: asyncio.AbstractEventLoop, inbox: _Inbox) -> _BatchClient:
+    @staticmethod
+    def _sink(inbox: _Inbox) -> Callable[[paho.MQTTMessage], None]:
+        put = inbox.put
+
+        def on_message(msg: paho.MQTTMessage) -> None:
+            put((msg.topic, msg.payload, msg.mid if msg.qos else 0))
+
+        return on_message
+
+    def _make_client(self) -> _BatchClient:
         s = self.settings
         client = _BatchClient(
             CallbackAPIVersion.VERSION2,
@@ -243,16 +392,10 @@ class Subscriber:
         )
         client.manual_ack_set(True)
         client.max_queued_messages_set(0)
-        # paho's annotation says int; it waits fractional seconds just as well
-        client.reconnect_delay_set(cast(int, s.reconnect_min_s), cast(int, s.reconnect_max_s))
         if s.username is not None:
             client.username_pw_set(s.username, s.password.get_secret_value() if s.password else None)
         if s.endpoint()[2]:
             client.tls_set_context(ssl.create_default_context(cafile=str(s.ca_file) if s.ca_file else None))
-        put = inbox.put
-
-        def on_message(msg: paho.MQTTMessage) -> None:
-            put((msg.topic, msg.payload, msg.mid if msg.qos else 0))
 
         def on_connect(c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
             if reason.is_failure:
@@ -266,21 +409,16 @@ class Subscriber:
             log.info("ingest connected to %s, subscribed to %s/#", self._where(), self.topics.root)
 
         def on_subscribe(_c: paho.Client, _u: Any, _mid: int, _codes: Any, _p: Any) -> None:
-            loop.call_soon_threadsafe(self.ready.set)
+            self.ready.set()
 
         def on_disconnect(_c: paho.Client, _u: Any, _f: Any, reason: Any, _p: Any) -> None:
             if self.status.connected and reason.is_failure:  # a refused CONNACK keeps its own reason
                 self._lost(str(reason))
             self.status.connected = False
 
-        def on_connect_fail(_c: paho.Client, _u: Any) -> None:
-            self._lost("connection failed")
-
-        client.sink = on_message
         client.on_connect = on_connect
         client.on_subscribe = on_subscribe
         client.on_disconnect = on_disconnect
-        client.on_connect_fail = on_connect_fail
         return client
 
     def _lost(self, why: str) -> None:
@@ -290,7 +428,7 @@ class Subscriber:
         if self.status.down_since_ms is None:
             self.status.down_since_ms = time.time_ns() // 1_000_000
         if was or self.status.connects == 0:
-            log.warning("broker %s unavailable (%s); paho reconnects with backoff", self._where(), why)
+            log.warning("broker %s unavailable (%s); reconnecting with backoff", self._where(), why)
 
     def _where(self) -> str:
         host, port, tls = self.settings.endpoint()
@@ -319,4 +457,5 @@ class Subscriber:
         if self.when_stored is None:
             client.ack_all(mids)
         else:
-            self.when_stored(lambda: client.ack_all(mids))
+            # history calls back on its own thread: the acknowledgement is written from the loop
+            self.when_stored(_on_this_loop(client.ack_all, mids))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -54,3 +55,19 @@ def test_loop_read_handles_every_buffered_packet_before_it_returns(monkeypatch: 
     assert got == [bytes([48 + i]) + b"xx" for i in range(5)]
     a.close()
     b.close()
+
+
+def test_a_full_inbox_stops_reading_the_socket_until_the_consumer_has_room() -> None:
+    calls: list[str] = []
+    wake = asyncio.Event()
+    inbox = subscriber._Inbox(wake, 4, lambda: calls.append("pause"), lambda: calls.append("resume"))
+    inbox.put(("t", b"1", 1))
+    assert wake.is_set(), "the first message wakes the consumer"
+    for i in range(2, 5):
+        inbox.put(("t", b"%d" % i, i))
+    assert calls == ["pause"], "four messages held: the socket is no longer read"
+    wake.clear()
+    assert [mid for _, _, mid in inbox.take(3)] == [1, 2, 3]
+    assert calls == ["pause", "resume"] and wake.is_set(), "room again, and one more is waiting"
+    assert [mid for _, _, mid in inbox.take(3)] == [4]
+    assert calls == ["pause", "resume"]
