@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from typing import Any, cast
 
 from actuators.notifier import Notifier
 from actuators.permit_response import ResponseStopWork, play_by_lifecycle, play_by_publisher
@@ -25,6 +24,7 @@ from alarms.manager import AlarmManager
 from alarms.writer import ChangeSet, OpsWriter
 from core.alarms import AlarmSignal
 from core.contract import Topics, now_ms
+from core.steps import dumps_in_steps, finish_on_loop
 from ingest.partition import stable_partition
 from ingest.pipeline import PipelineResult
 from rules.catalog import RuleCatalog
@@ -234,18 +234,11 @@ class Operations:
             self.alarms.tick(now)
             if loop.time() - last_save >= save_every:
                 last_save = loop.time()
-                snap = await self._rule_snapshot()
-                await asyncio.to_thread(self.store.save_document, self.owner.doc(RULE_STATE_DOC), snap)
-
-    async def _rule_snapshot(self) -> dict[str, Any]:
-        """The rule engine's snapshot, taken a chunk at a time so ingest is not held up meanwhile."""
-        steps = self.rules.snapshot_in_steps()
-        while True:
-            try:
-                next(steps)
-            except StopIteration as done:
-                return cast(dict[str, Any], done.value)
-            await asyncio.sleep(0)
+                # taken and encoded a chunk at a time so ingest is not held up meanwhile
+                snap = await finish_on_loop(self.rules.snapshot_in_steps())
+                body = await finish_on_loop(dumps_in_steps(snap))
+                doc = self.owner.doc(RULE_STATE_DOC)
+                await asyncio.to_thread(self.store.save_encoded_document, doc, body)
 
     def close(self) -> None:
         """Save rule state, flush alarm records, close the store (blocking)."""

@@ -14,6 +14,7 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import orjson
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -27,6 +28,7 @@ from core import heap
 from core.contract import Topics, now_ms
 from core.errors import StoreError
 from core.records import SystemAlarm
+from core.steps import finish_on_loop
 from ingest.partition import Partition
 from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult, stats
 from ingest.registry import DeadLetterLog, UnregisteredDevices
@@ -234,6 +236,17 @@ class SafeTwin:
         self.state.save("live_state", self.live.snapshot())
         self.state.save("unregistered", self.unregistered.dump())
 
+    async def save_state_in_steps(self) -> None:
+        """As `save_state`, with the live state taken and encoded a chunk at a time on the event loop
+        (ingest goes on between chunks) and only the write in a thread."""
+        body = await finish_on_loop(self.live.snapshot_json_in_steps())
+        unregistered = self.unregistered.dump()
+        await asyncio.to_thread(self._write_state, body, unregistered)
+
+    def _write_state(self, live: bytes, unregistered: object) -> None:
+        self.state.save("live_state", orjson.Fragment(live))  # orjson writes the bytes as they are
+        self.state.save("unregistered", unregistered)
+
     async def _housekeeping(self) -> None:
         every = self.settings.state.snapshot_interval_s
         last_save = last_freeze = asyncio.get_running_loop().time()
@@ -250,7 +263,7 @@ class SafeTwin:
                 )
             if asyncio.get_running_loop().time() - last_save >= every:
                 last_save = asyncio.get_running_loop().time()
-                await asyncio.to_thread(self.save_state)
+                await self.save_state_in_steps()
 
     @property
     def server(self) -> uvicorn.Server | None:

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Generator, Mapping
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.records import ReadingBatch
@@ -238,17 +239,34 @@ class LiveState:
 
     def snapshot(self) -> dict[str, Any]:
         """A JSON-able copy, saved periodically so a restart keeps the last known values."""
+        return {dev_id: entry for dev_id in self._order if (entry := self._entry(dev_id)) is not None}
+
+    def snapshot_json_in_steps(self, chunk: int = 1000) -> Generator[None, None, bytes]:
+        """The JSON of `snapshot`, `chunk` devices at a time, yielding in between (for the event loop).
+
+        Each chunk is encoded as soon as it is taken: only bytes outlive a step, not the dicts of
+        every device, which the garbage collector would walk at each pass until the save was done."""
+        parts: list[bytes] = []
+        ids = self._order
+        for start in range(0, len(ids), chunk):
+            piece = {d: entry for d in ids[start : start + chunk] if (entry := self._entry(d)) is not None}
+            if piece:
+                parts.append(orjson.dumps(piece)[1:-1])  # the entries, without the braces
+            yield
+        return b"{" + b",".join(parts) + b"}"
+
+    def _entry(self, dev_id: str) -> dict[str, Any] | None:
+        st = self.devices[dev_id]
+        values = st.values
+        if st.last_seen is None and not values:
+            return None
         return {
-            dev_id: {
-                "values": {m: [v, ts] for m, (v, ts) in st.values.items()},
-                "last_seen": st.last_seen,
-                "online": st.online,
-                "fault": st.fault,
-                "clock_skew_ms": st.clock_skew_ms,
-                "actuator_state": st.actuator_state,
-            }
-            for dev_id, st in self.devices.items()
-            if st.last_seen is not None or st.values
+            "values": values,  # a fresh dict of (value, ts) pairs
+            "last_seen": st.last_seen,
+            "online": st.online,
+            "fault": st.fault,
+            "clock_skew_ms": st.clock_skew_ms,
+            "actuator_state": st.actuator_state,
         }
 
     def restore(self, snap: dict[str, Any]) -> None:

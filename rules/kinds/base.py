@@ -14,10 +14,11 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Generator, Sequence
 from concurrent.futures import Executor
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar, cast
+from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from core.alarms import AlarmSignal, Severity, SignalKind, SourceKind
 from core.contract import DeadLetter, Detection
+from core.steps import encoded
 from rules.model import Rule
 from rules.settings import RuleSettings
 from rules.source import Source, SourceCatalog
@@ -224,16 +225,6 @@ class Evaluator(ABC):
 
 
 T = TypeVar("T", bound=Track)
-R = TypeVar("R")
-
-
-def finish(steps: Generator[None, None, R]) -> R:
-    """Run a computation made of steps (such as `snapshot_in_steps`) to its end, at once."""
-    while True:
-        try:
-            next(steps)
-        except StopIteration as done:
-            return cast(R, done.value)
 
 
 class TrackedEvaluator(Evaluator, Generic[T]):
@@ -300,12 +291,19 @@ class TrackedEvaluator(Evaluator, Generic[T]):
         if type(self).snapshot is not TrackedEvaluator.snapshot:  # a kind that saves more: its own, whole
             return (yield from super().snapshot_in_steps(chunk))
         out: dict[str, Any] = {}
-        tracks = list(self.tracks.items())
-        for start in range(0, len(tracks), chunk):
-            for sid, track in tracks[start : start + chunk]:
-                data = track.dump()
-                if data is not None:
-                    out[sid] = data
+        ids = list(self.tracks)  # ids, not (id, track) pairs: see RuleEngine.snapshot_in_steps
+        tracks = self.tracks
+        for start in range(0, len(ids), chunk):
+            for sid in ids[start : start + chunk]:
+                track = tracks.get(sid)  # a rebind between steps may have dropped it
+                data = None if track is None else track.dump()
+                if data is None:
+                    continue
+                try:
+                    out[sid] = encoded(data)  # see core.steps.encoded
+                except TypeError as err:
+                    rid = self.rule.id
+                    log.error("rule %s: the state of %s cannot be saved (%s); it starts over", rid, sid, err)
             yield
         return {"tracks": out}
 

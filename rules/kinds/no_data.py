@@ -17,8 +17,9 @@ from typing import Any, Literal
 from pydantic import Field
 
 from core.alarms import AlarmSignal, Severity, SignalKind
+from core.steps import finish
 from rules.kinds import KindPlugin
-from rules.kinds.base import Env, Evaluator, Subscriptions, finish
+from rules.kinds.base import Env, Evaluator, Subscriptions
 from rules.model import Rule
 from rules.source import Source, fmt_duration
 
@@ -136,11 +137,13 @@ class NoDataEvaluator(Evaluator):
 
     def snapshot_in_steps(self, chunk: int) -> Generator[None, None, dict[str, Any]]:
         """As `snapshot`, a chunk of silent devices at a time: a large site has many."""
-        silent: dict[str, list[Any]] = {}
-        items = list(self.silent.items())
-        for start in range(0, len(items), chunk):
-            for d, (t, why) in items[start : start + chunk]:
-                silent[d] = [t, why]
+        silent: dict[str, tuple[int, str]] = {}
+        ids = list(self.silent)  # ids, not pairs: see RuleEngine.snapshot_in_steps
+        for start in range(0, len(ids), chunk):
+            for d in ids[start : start + chunk]:
+                entry = self.silent.get(d)  # heard from again between steps: no longer silent
+                if entry is not None:
+                    silent[d] = entry
             yield
         return {"silent": silent, "started": self.started}
 

@@ -6,8 +6,9 @@ import logging
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from functools import lru_cache
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
+import orjson
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, Executable, UnaryExpression, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -308,6 +309,11 @@ class SqlOpsStore:
         values = {"name": name, "body": body, "updated_ts": now_ms()}
         with self._tx(f"saving document {name}") as session:
             self._upsert(session, DocumentRow, values)
+
+    def save_encoded_document(self, name: str, body: bytes) -> None:
+        """As `save_document`, with the document already encoded as JSON (core/steps.py)."""
+        # orjson writes a Fragment's bytes as they are: the column's encoder adds nothing
+        self.save_document(name, cast(dict[str, Any], orjson.Fragment(body)))
 
     def load_document(self, name: str) -> dict[str, Any] | None:
         """The named document, or None."""

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from core.alarms import SignalKind
+from core.steps import dumps_in_steps, finish
 from tests.rules.support import T0, S, availability, dead_letter, engine, feed, kinds, series
 
 FIRING, PENDING, RESOLVED, NO_DATA = (
@@ -143,14 +146,14 @@ def test_silence_timers_survive_a_restart_and_a_rule_edit() -> None:
 
 
 def _in_steps(eng: Any, chunk: int) -> tuple[int, dict[str, Any]]:
-    """(yields, snapshot) of a snapshot taken a chunk at a time."""
+    """(yields, snapshot as saved and read back) of a snapshot taken a chunk at a time."""
     steps, yields = eng.snapshot_in_steps(chunk=chunk), 0
     while True:
         try:
             next(steps)
             yields += 1
         except StopIteration as done:
-            return yields, done.value
+            return yields, orjson.loads(finish(dumps_in_steps(done.value)))
 
 
 def test_silent_devices_are_saved_a_chunk_at_a_time_and_restored_whole() -> None:

@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
 import pytest
 
 from core.alarms import SignalKind
+from core.steps import dumps_in_steps, finish
 from ingest.pipeline import PipelineResult
 from rules.kinds.threshold import ThresholdTrack
 from tests.rules.support import T0, S, engine, feed, kinds, make_twin, rule, series
@@ -38,7 +40,27 @@ def test_a_snapshot_taken_in_steps_yields_between_chunks_and_equals_the_whole_on
             in_steps = done.value
             break
     assert yields >= 4  # at least one per device and per track: ingest may run in between
-    assert in_steps == eng.snapshot() and in_steps["rules"]["garage-co"]["state"]["tracks"]
+    assert in_steps["rules"]["garage-co"]["state"]["tracks"]
+    assert orjson.loads(finish(dumps_in_steps(in_steps))) == eng.snapshot()
+
+
+def test_a_track_state_json_cannot_hold_is_left_out_and_the_rest_saved(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    twin = make_twin()
+    eng = engine([CO], twin)
+    series(eng, "co-1", "co", [60, 60], step_s=5)
+    series(eng, "co-2", "co", [70, 70], step_s=5)
+    real_dump = ThresholdTrack.dump
+
+    def dump(track: ThresholdTrack) -> dict[str, Any] | None:
+        data = real_dump(track)
+        return {**data, "odd": {1.5}} if data is not None and track.src.id == "co-1" else data
+
+    monkeypatch.setattr(ThresholdTrack, "dump", dump)
+    tracks = eng.snapshot()["rules"]["garage-co"]["state"]["tracks"]
+    assert "co-1" not in tracks and "co-2" in tracks
+    assert "rule garage-co: the state of co-1 cannot be saved" in caplog.text
 
 
 def test_restart_in_the_middle_of_an_on_delay_keeps_the_timer() -> None:

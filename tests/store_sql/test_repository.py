@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from alarms.ports import OpsStore
 from core.alarms import AlarmState, WorkOrderState
 from core.settings import DatabaseSettings
+from core.steps import dumps_in_steps, finish
 from store.sql import SqlOpsStore
 from tests.store_sql.support import (
     EVIDENCE,
@@ -172,3 +175,11 @@ def test_documents_are_replaced_whole(store: SqlOpsStore) -> None:
     store.save_document("other", {})
     assert store.load_document("engine") == {"timers": {}}
     assert store.load_document("other") == {}
+
+
+def test_a_document_encoded_in_steps_is_stored_as_the_same_json(store: SqlOpsStore) -> None:
+    doc = {"devices": {f"d{i}": (T0 + i, T0, 1) for i in range(2_500)}, "rules": {"r": {"备注": [1.5, None]}}}
+    store.save_encoded_document("engine", finish(dumps_in_steps(doc, 1_000)))
+    loaded = store.load_document("engine")
+    assert loaded == orjson.loads(orjson.dumps(doc))
+    assert loaded is not None and loaded["devices"]["d2499"] == [T0 + 2_499, T0, 1]

@@ -9,6 +9,7 @@ import orjson
 import pytest
 
 from core.records import ReadingBatch
+from core.steps import finish
 from tests.ingest.conftest import SMALL_TWIN
 from twin.loader import parse_twin
 from twin.model import Contact
@@ -84,3 +85,24 @@ def test_live_values_survive_a_snapshot_stored_as_json() -> None:
     second.restore(orjson.loads(orjson.dumps(first.snapshot())))
     assert second.devices["co-2"].values == {"co": (41.5, 5_000), "battery": (80.0, 5_000)}
     assert second.view("co-2") == first.view("co-2")
+
+
+def test_the_snapshot_encoded_in_steps_is_the_snapshot_as_json() -> None:
+    twin = Twin(parse_twin(SMALL_TWIN))
+    live = LiveState(twin, offline_after_ms=1_000, clock_skew_warn_ms=60_000)
+    _reading(live, "co-2", "co", 41.5, 5_000)
+    _reading(live, "gas-1", "h2s", 3.5, 2_000)
+    steps = live.snapshot_json_in_steps(chunk=1)
+    yields = 0
+    while True:
+        try:
+            next(steps)
+            yields += 1
+        except StopIteration as done:
+            body = done.value
+            break
+    assert yields == len(live.devices), "one step per device: ingest may run in between"
+    assert orjson.loads(body) == orjson.loads(orjson.dumps(live.snapshot()))
+    assert set(orjson.loads(body)) == {"co-2", "gas-1"}, "devices never heard from are left out"
+    nobody = LiveState(twin, offline_after_ms=1_000, clock_skew_warn_ms=60_000)
+    assert finish(nobody.snapshot_json_in_steps()) == b"{}"
