@@ -26,6 +26,12 @@ class CommandStore(Protocol):
 
     def add_command_transitions(self, transitions: Sequence[CommandTransition]) -> None: ...
 
+    def save_commands(
+        self, records: Sequence[CommandRecord], transitions: Sequence[CommandTransition]
+    ) -> None:
+        """Both of the above for many commands, in one transaction."""
+        ...
+
 
 class CommandRecorder:
     """A queue and a thread: the manager never waits for the database."""
@@ -71,13 +77,41 @@ class CommandRecorder:
                 time.sleep(GATHER_S)
             while not self._queue.empty():
                 items.append(self._queue.get_nowait())
+            gathered: list[tuple[CommandRecord, list[CommandTransition]]] = []
             for item in items:
+                if item is not None and not isinstance(item, threading.Event):
+                    gathered.append(item)
+                    continue
+                self._write_all(gathered)  # what came before a marker is written before it
+                gathered = []
                 if item is None:
                     return
-                if isinstance(item, threading.Event):  # a wait_idle marker: all before it is written
-                    item.set()
-                    continue
-                self._write(*item)
+                item.set()  # a wait_idle marker: all before it is written
+            self._write_all(gathered)
+
+    def _write_all(self, items: list[tuple[CommandRecord, list[CommandTransition]]]) -> None:
+        """Everything gathered in one transaction; one by one if the store refuses some of it."""
+        if len(items) <= 1:
+            for record, transitions in items:
+                self._write(record, transitions)
+            return
+        records = [record for record, _ in items]
+        transitions = [t for _, ts in items for t in ts]
+        for attempt in range(5):
+            try:
+                self.store.save_commands(records, transitions)
+                self.written += len(items)
+                return
+            except StoreError as err:
+                if not err.retryable:
+                    log.warning("%d commands not stored together (%s); one by one", len(items), err)
+                    break
+                if attempt == 4:
+                    break
+                log.warning("%d commands not stored yet (%s); retrying", len(items), err)
+                threading.Event().wait(self.retry_s)
+        for record, ts in items:  # the refused one is dropped alone, with its reason
+            self._write(record, ts)
 
     def _write(self, record: CommandRecord, transitions: list[CommandTransition]) -> None:
         for attempt in range(5):

@@ -66,21 +66,14 @@ class ChangeSet:
     def parts(self, store: OpsStore) -> list[tuple[str, Callable[[Sequence[Any]], None], list[Any]]]:
         """(name, store call taking a list, records) in the order they must be written."""
 
-        def each(call: Callable[[Any], None]) -> Callable[[Sequence[Any]], None]:
-            def write_all(items: Sequence[Any]) -> None:
-                for item in items:
-                    call(item)
-
-            return write_all
-
         def docs(items: Sequence[tuple[str, dict[str, Any]]]) -> None:
             for name, body in items:
                 store.save_document(name, body)
 
         return [
-            ("alarms", each(store.save_alarm), list(self.alarms.values())),
+            ("alarms", store.save_alarms, list(self.alarms.values())),
             ("alarm events", store.add_alarm_events, self.alarm_events),
-            ("work orders", each(store.save_work_order), list(self.work_orders.values())),
+            ("work orders", store.save_work_orders, list(self.work_orders.values())),
             ("work order steps", store.add_work_order_steps, self.steps),
             ("credit events", store.add_credit_events, self.credit_events),
             ("documents", docs, list(self.documents.items())),

@@ -26,6 +26,17 @@ class SqlCommandStore(SqlOpsStore):
         with self._tx(f"adding {len(transitions)} command transition(s)") as session:
             session.execute(insert(CommandTransitionRow), [_columns(t) for t in transitions])
 
+    def save_commands(
+        self, records: Sequence[CommandRecord], transitions: Sequence[CommandTransition]
+    ) -> None:
+        """Save records (the last of each correlation id wins) and append transitions, in one transaction."""
+        latest = {r.correlation_id: r for r in records}
+        with self._tx(f"saving {len(latest)} command(s) and {len(transitions)} transition(s)") as session:
+            if latest:
+                self._upsert_many(session, CommandRow, [_columns(r) for r in latest.values()])
+            if transitions:
+                session.execute(insert(CommandTransitionRow), [_columns(t) for t in transitions])
+
     def get_command(self, correlation_id: str) -> CommandRecord | None:
         """The command with this correlation id, or None."""
         with self._tx(f"reading command {correlation_id}") as session:

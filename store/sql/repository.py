@@ -114,6 +114,11 @@ class SqlOpsStore:
         dialect = session.get_bind().dialect.name
         session.execute(_upsert_statement(dialect, row.__tablename__, tuple(values)), values)
 
+    def _upsert_many(self, session: Session, row: type[Base], rows: list[dict[str, Any]]) -> None:
+        """`_upsert` for many rows of the same columns and distinct keys, as one statement."""
+        dialect = session.get_bind().dialect.name
+        session.execute(_upsert_statement(dialect, row.__tablename__, tuple(rows[0])), rows)
+
     def _append(self, doing: str, row: type[Base], items: Sequence[BaseModel]) -> None:
         if not items:
             return
@@ -126,6 +131,13 @@ class SqlOpsStore:
         """Insert or replace the alarm with this id."""
         with self._tx(f"saving alarm {alarm.id}") as session:
             self._upsert(session, AlarmRow, _columns(alarm))
+
+    def save_alarms(self, alarms: Sequence[Alarm]) -> None:
+        """Insert or replace several alarms (distinct ids) in one transaction."""
+        if not alarms:
+            return
+        with self._tx(f"saving alarm(s) {', '.join(a.id for a in alarms)}") as session:
+            self._upsert_many(session, AlarmRow, [_columns(a) for a in alarms])
 
     def add_alarm_events(self, events: Sequence[AlarmEvent]) -> None:
         """Append history lines; their alarms must have been saved."""
@@ -187,6 +199,13 @@ class SqlOpsStore:
         """Insert or replace the work order with this id; its alarm must have been saved."""
         with self._tx(f"saving work order {order.id}") as session:
             self._upsert(session, WorkOrderRow, _columns(order))
+
+    def save_work_orders(self, orders: Sequence[WorkOrder]) -> None:
+        """Insert or replace several work orders (distinct ids) in one transaction."""
+        if not orders:
+            return
+        with self._tx(f"saving work order(s) {', '.join(o.id for o in orders)}") as session:
+            self._upsert_many(session, WorkOrderRow, [_columns(o) for o in orders])
 
     def add_work_order_steps(self, steps: Sequence[WorkOrderStep]) -> None:
         """Append steps; their work orders must have been saved."""

@@ -205,7 +205,7 @@ class MemoryOpsStore:
         self.credit: list[CreditEvent] = []
         self.documents: dict[str, dict[str, Any]] = {}
         self.fail_next = 0  # the next n write calls raise a retryable StoreError
-        self.refuse_alarm_ids: set[str] = set()  # save_alarm refuses these as malformed
+        self.refuse_alarm_ids: set[str] = set()  # save_alarm(s) refuse these as malformed
         self.write_calls = 0
         self._lock = threading.Lock()
 
@@ -221,6 +221,13 @@ class MemoryOpsStore:
         if alarm.id in self.refuse_alarm_ids:
             raise StoreError(f"alarm {alarm.id} violates a constraint", backend="memory", retryable=False)
         self.alarms[alarm.id] = alarm
+
+    def save_alarms(self, alarms: Sequence[Alarm]) -> None:
+        self._write()
+        for alarm in alarms:  # all or nothing, as one transaction
+            if alarm.id in self.refuse_alarm_ids:
+                raise StoreError(f"alarm {alarm.id} violates a constraint", backend="memory", retryable=False)
+        self.alarms.update((a.id, a) for a in alarms)
 
     def add_alarm_events(self, events: Sequence[AlarmEvent]) -> None:
         self._write()
@@ -256,6 +263,10 @@ class MemoryOpsStore:
     def save_work_order(self, order: WorkOrder) -> None:
         self._write()
         self.orders[order.id] = order
+
+    def save_work_orders(self, orders: Sequence[WorkOrder]) -> None:
+        self._write()
+        self.orders.update((o.id, o) for o in orders)
 
     def add_work_order_steps(self, steps: Sequence[WorkOrderStep]) -> None:
         self._write()

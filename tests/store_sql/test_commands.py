@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 
 import pytest
 
 from actuators.publisher import CommandPublisher
+from actuators.recorder import CommandRecorder
 from actuators.records import CommandRecord, CommandState, CommandTransition, VerifySpec
 from actuators.service import ActuatorService
 from actuators.settings import ActuatorSettings
@@ -107,3 +108,48 @@ def test_a_restart_ends_commands_in_flight_and_keeps_overrides(db_url: str) -> N
         assert service.list_commands(states=[CommandState.EXPIRED])[1] == 1, "the end is stored too"
     finally:
         service.close()
+
+
+def test_many_commands_are_saved_in_one_go_and_the_last_state_of_each_wins(commands: SqlCommandStore) -> None:
+    sent = record("c2000001", "fan-1", CommandState.SENT, 1000)
+    delivered = sent.model_copy(update={"state": CommandState.DELIVERED, "updated_ts": 1500})
+    other = record("c2000002", "fan-2", CommandState.SENT, 1200)
+    moves = [
+        CommandTransition(correlation_id="c2000001", ts=1000, state=CommandState.SENT, actor="system"),
+        CommandTransition(correlation_id="c2000002", ts=1200, state=CommandState.SENT, actor="system"),
+        CommandTransition(correlation_id="c2000001", ts=1500, state=CommandState.DELIVERED, actor="device"),
+    ]
+    commands.save_commands([sent, other, delivered], moves)
+    assert commands.get_command("c2000001") == delivered and commands.get_command("c2000002") == other
+    states = [t.state for t in commands.command_transitions("c2000001")]
+    assert states == [CommandState.SENT, CommandState.DELIVERED]
+    commands.save_commands([], [])  # nothing gathered: nothing to do
+
+
+def test_the_recorder_writes_what_gathered_together_and_drops_only_a_refused_record(
+    commands: SqlCommandStore, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls: list[int] = []
+    real = commands.save_commands
+
+    def save_commands(records: Sequence[CommandRecord], transitions: Sequence[CommandTransition]) -> None:
+        calls.append(len(records))
+        real(records, transitions)
+
+    monkeypatch.setattr(commands, "save_commands", save_commands)
+    recorder = CommandRecorder(commands)
+    recorder.start()
+    good = [record(f"c300000{i}", "fan-1", CommandState.SENT, 1000 + i) for i in range(3)]
+    odd = record("c3000009", "fan-1", CommandState.SENT, 1009)
+    for r in [*good[:2], odd, good[2]]:
+        # the odd one's transition names a command that does not exist: the database refuses it
+        corr = "c-nobody" if r is odd else r.correlation_id
+        move = CommandTransition(correlation_id=corr, ts=r.created_ts, state=r.state, actor="system")
+        recorder.submit(r, [move])
+    recorder.wait_idle(10)
+    assert recorder.stop()
+    assert calls == [4], "four records gathered: one transaction tried"
+    assert [commands.get_command(r.correlation_id) for r in good] == good, "the others written one by one"
+    assert all(commands.command_transitions(r.correlation_id) for r in good)
+    assert recorder.dropped == 1 and recorder.written == 3
+    assert "command c3000009 not stored" in caplog.text

@@ -183,3 +183,17 @@ def test_a_document_encoded_in_steps_is_stored_as_the_same_json(store: SqlOpsSto
     loaded = store.load_document("engine")
     assert loaded == orjson.loads(orjson.dumps(doc))
     assert loaded is not None and loaded["devices"]["d2499"] == [T0 + 2_499, T0, 1]
+
+
+def test_alarms_and_work_orders_saved_several_at_once_replace_by_id(store: SqlOpsStore) -> None:
+    store.save_alarm(make_alarm("a1"))
+    cleared = make_alarm("a1", state=AlarmState.CLEARED, cleared_ts=T0 + 9)
+    store.save_alarms([cleared, make_alarm("a2")])
+    assert store.get_alarm("a1") == cleared and store.get_alarm("a2") == make_alarm("a2")
+    orders = [make_order("wo-1", alarm_id="a1"), make_order("wo-2", alarm_id="a2")]
+    store.save_work_orders(orders)
+    closed = make_order("wo-2", alarm_id="a2", state=WorkOrderState.CLOSED, closed_ts=T0 + 5)
+    store.save_work_orders([closed])
+    assert [store.get_work_order("wo-1"), store.get_work_order("wo-2")] == [orders[0], closed]
+    store.save_alarms([])
+    store.save_work_orders([])
