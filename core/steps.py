@@ -5,22 +5,24 @@ runs one to its end at once, `finish_on_loop` yields to the event loop at each s
 
 orjson encodes a whole twin's snapshot (rule state or live state of 74,000 devices: 4-10 MB) in
 20-35 ms without letting go of the interpreter lock, and a thread cannot be interrupted inside it:
-ingest stood still for as long, wherever the encoding ran.  `dumps_in_steps` encodes large mappings
-a slice of entries at a time, yielding between slices, and joins the pieces into the same bytes
-orjson would have written for the whole.  `orjson.Fragment(body)` then passes them through another
-orjson encoder unchanged (the SQL store's, say).
+ingest stood still for as long, wherever the encoding ran.  So large snapshots are encoded a slice
+of entries at a time: `encode_entries_in_steps` turns a large mapping into `Encoded` pieces as it is
+taken (only bytes outlive a step, nothing the garbage collector would walk), and `dumps_in_steps`
+writes a document holding such pieces, and other large mappings, into the same bytes orjson would
+have written for the whole, copying each piece once.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Generator, Mapping
+from collections.abc import Callable, Generator, Mapping, Sequence
 from typing import Any, TypeVar, cast
 
 import orjson
 
 OPTIONS = orjson.OPT_NON_STR_KEYS
 R = TypeVar("R")
+Piece = bytes | memoryview
 
 
 def finish(steps: Generator[None, None, R]) -> R:
@@ -42,34 +44,107 @@ async def finish_on_loop(steps: Generator[None, None, R]) -> R:
         await asyncio.sleep(0)
 
 
-def encoded(data: Any) -> orjson.Fragment:
-    """`data` as JSON already, for a document built over many steps: bytes and a Fragment are not
-    tracked by the garbage collector, where the lists and dicts they replace would be walked by each
-    of its passes for as long as the document is being built.  TypeError if orjson cannot encode it."""
-    return orjson.Fragment(orjson.dumps(data, option=OPTIONS))
+class Encoded:
+    """A JSON value already encoded, as pieces to be written one after the other."""
+
+    __slots__ = ("pieces",)
+
+    def __init__(self, pieces: list[Piece]) -> None:
+        self.pieces = pieces
+
+    def __bytes__(self) -> bytes:
+        return b"".join(self.pieces)
+
+
+def _default(value: object) -> object:
+    """orjson's hook for what it does not know: `Encoded` pieces go in as they are."""
+    if isinstance(value, Encoded):
+        return orjson.Fragment(bytes(value))
+    raise TypeError(f"Type is not JSON serializable: {type(value).__name__}")
+
+
+def dumps(value: Any) -> bytes:
+    """orjson.dumps with non-string keys and `Encoded` pieces."""
+    return orjson.dumps(value, option=OPTIONS, default=_default)
+
+
+def encode_entries_in_steps(
+    keys: Sequence[Any],
+    entry: Callable[[Any], Any],
+    chunk: int,
+    refused: Callable[[Any, TypeError], None] | None = None,
+) -> Generator[None, None, Encoded]:
+    """The JSON object {key: entry(key)} of `keys`, leaving out None, `chunk` keys a step.
+
+    An entry orjson cannot encode is left out and handed to `refused`; without it, TypeError.
+    """
+    pieces: list[Piece] = [b"{"]
+    for start in range(0, len(keys), chunk):
+        part = {k: v for k in keys[start : start + chunk] if (v := entry(k)) is not None}
+        if part:
+            try:
+                body = dumps(part)
+            except TypeError:
+                if refused is None:
+                    raise
+                body = dumps(_encodable(part, refused))
+            if len(body) > 2:
+                if len(pieces) > 1:
+                    pieces.append(b",")
+                pieces.append(memoryview(body)[1:-1])  # the entries, without the braces
+        yield
+    pieces.append(b"}")
+    return Encoded(pieces)
+
+
+def _encodable(part: dict[Any, Any], refused: Callable[[Any, TypeError], None]) -> dict[Any, Any]:
+    out = {}
+    for key, value in part.items():
+        try:
+            dumps(value)
+        except TypeError as err:
+            refused(key, err)
+        else:
+            out[key] = value
+    return out
 
 
 def dumps_in_steps(doc: Any, chunk: int = 1000) -> Generator[None, None, bytes]:
     """The JSON of `doc`, yielding after each slice of `chunk` entries of a large mapping.
 
-    Mappings of at most `chunk` entries are walked into (their values may be large mappings);
-    the entries of a larger one are encoded `chunk` at a time, each slice whole.
+    `Encoded` values are written as they are; mappings of at most `chunk` entries are walked into
+    (their values may be large); the entries of a larger one are encoded `chunk` at a time.
     """
+    out: list[Piece] = []
+    yield from _write(doc, chunk, out)
+    return b"".join(out)
+
+
+def _write(doc: Any, chunk: int, out: list[Piece]) -> Generator[None, None, None]:
+    if isinstance(doc, Encoded):
+        out.extend(doc.pieces)
+        return
     if not isinstance(doc, Mapping):
-        return orjson.dumps(doc, option=OPTIONS)
-    parts: list[bytes] = []
+        out.append(dumps(doc))
+        return
     if len(doc) > chunk:
         keys = list(doc)
+        out.append(b"{")
+        first = True
         for start in range(0, len(keys), chunk):
-            piece = orjson.dumps({k: doc[k] for k in keys[start : start + chunk] if k in doc}, option=OPTIONS)
-            if len(piece) > 2:
-                parts.append(piece[1:-1])  # the entries, without the braces
+            body = dumps({k: doc[k] for k in keys[start : start + chunk] if k in doc})
+            if len(body) > 2:
+                if not first:
+                    out.append(b",")
+                out.append(memoryview(body)[1:-1])  # the entries, without the braces
+                first = False
             yield
-    else:
-        for key, value in list(doc.items()):
-            body = (yield from dumps_in_steps(value, chunk)) if isinstance(value, Mapping) else None
-            if body is None:
-                parts.append(orjson.dumps({key: value}, option=OPTIONS)[1:-1])
-            else:
-                parts.append(orjson.dumps({key: None}, option=OPTIONS)[1:-5] + body)  # '"key":' + body
-    return b"{" + b",".join(parts) + b"}"
+        out.append(b"}")
+        return
+    out.append(b"{")
+    for n, (key, value) in enumerate(list(doc.items())):
+        if n:
+            out.append(b",")
+        out.append(memoryview(dumps({key: None}))[1:-5])  # '"key":'
+        yield from _write(value, chunk, out)
+    out.append(b"}")

@@ -19,7 +19,7 @@ import orjson
 from core.alarms import AlarmSignal, SignalKind
 from core.contract import AvailabilityState
 from core.records import ReadingBatch
-from core.steps import dumps_in_steps, finish
+from core.steps import dumps_in_steps, encode_entries_in_steps, finish
 from ingest.pipeline import PipelineResult
 from rules.kinds import REGISTRY
 from rules.kinds.base import Evaluator, Handler
@@ -177,21 +177,19 @@ class RuleEngine:
         With hundreds of thousands of devices a whole snapshot takes long enough to stall ingest;
         the caller on the event loop lets other work run at each yield.  Each track's state is
         taken whole, so a restart sees every timer as it was at some instant of the snapshot.
-        Track states come encoded already (`core.steps.encoded`): encode the whole with orjson,
-        best with `core.steps.dumps_in_steps`.
+        Devices and track states come encoded already (`core.steps.Encoded`): write the whole with
+        `core.steps.dumps_in_steps`.
         """
-        # Ids, not (id, slot) pairs, and tuples of ints: the collector stops tracking those after one
-        # look, where pairs and lists of every device stayed in its young generations for the whole
-        # snapshot and each of its passes walked them again (15-25 ms a pass with 74,000 devices).
-        devices: dict[str, tuple[int, int, int]] = {}
-        ids = list(self._slots)
+        # Encoded as they are taken (core/steps.py): the pairs, lists and dicts of every device stayed
+        # in the collector's young generations while a snapshot was built, and each of its passes
+        # walked them again (15-25 ms a pass with 74,000 devices).
         slots = self._slots
-        for start in range(0, len(ids), chunk):
-            for d in ids[start : start + chunk]:
-                s = slots[d]
-                if s.heard or s.last_ts >= 0:
-                    devices[d] = (s.last_ts, s.last_recv, s.heard)
-            yield
+
+        def clocks(d: str) -> tuple[int, int, int] | None:
+            s = slots[d]
+            return (s.last_ts, s.last_recv, s.heard) if s.heard or s.last_ts >= 0 else None
+
+        devices = yield from encode_entries_in_steps(list(slots), clocks, chunk)
         state: dict[str, Any] = {}
         for rid, ev in list(self._evs.items()):
             state[rid] = {"version": ev.rule.version, "state": (yield from ev.snapshot_in_steps(chunk))}

@@ -14,7 +14,6 @@ import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-import orjson
 import uvicorn
 from starlette.types import ASGIApp
 
@@ -244,7 +243,7 @@ class SafeTwin:
         await asyncio.to_thread(self._write_state, body, unregistered)
 
     def _write_state(self, live: bytes, unregistered: object) -> None:
-        self.state.save("live_state", orjson.Fragment(live))  # orjson writes the bytes as they are
+        self.state.save_encoded("live_state", live)
         self.state.save("unregistered", unregistered)
 
     async def _housekeeping(self) -> None:

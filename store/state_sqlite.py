@@ -34,7 +34,10 @@ class SqliteStateStore:
             raise StoreError(f"cannot open {path}: {err}", backend="sqlite", retryable=False) from err
 
     def save(self, name: str, doc: Any) -> None:
-        body = orjson.dumps(doc)
+        self.save_encoded(name, orjson.dumps(doc))
+
+    def save_encoded(self, name: str, body: bytes) -> None:
+        """Save a document encoded as JSON already (core/steps.py)."""
         with self._lock:
             self._con.execute(
                 "INSERT INTO documents(name, body, updated_ms) VALUES (?, ?, ?) "

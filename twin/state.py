@@ -6,10 +6,10 @@ from collections.abc import Generator, Mapping
 from enum import StrEnum
 from typing import Any
 
-import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.records import ReadingBatch
+from core.steps import encode_entries_in_steps
 from twin.twin import Twin
 
 
@@ -246,14 +246,7 @@ class LiveState:
 
         Each chunk is encoded as soon as it is taken: only bytes outlive a step, not the dicts of
         every device, which the garbage collector would walk at each pass until the save was done."""
-        parts: list[bytes] = []
-        ids = self._order
-        for start in range(0, len(ids), chunk):
-            piece = {d: entry for d in ids[start : start + chunk] if (entry := self._entry(d)) is not None}
-            if piece:
-                parts.append(orjson.dumps(piece)[1:-1])  # the entries, without the braces
-            yield
-        return b"{" + b",".join(parts) + b"}"
+        return bytes((yield from encode_entries_in_steps(self._order, self._entry, chunk)))
 
     def _entry(self, dev_id: str) -> dict[str, Any] | None:
         st = self.devices[dev_id]

@@ -18,7 +18,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from core.alarms import AlarmSignal, Severity, SignalKind, SourceKind
 from core.contract import DeadLetter, Detection
-from core.steps import encoded
+from core.steps import encode_entries_in_steps
 from rules.model import Rule
 from rules.settings import RuleSettings
 from rules.source import Source, SourceCatalog
@@ -290,22 +290,19 @@ class TrackedEvaluator(Evaluator, Generic[T]):
     def snapshot_in_steps(self, chunk: int) -> Generator[None, None, dict[str, Any]]:
         if type(self).snapshot is not TrackedEvaluator.snapshot:  # a kind that saves more: its own, whole
             return (yield from super().snapshot_in_steps(chunk))
-        out: dict[str, Any] = {}
-        ids = list(self.tracks)  # ids, not (id, track) pairs: see RuleEngine.snapshot_in_steps
         tracks = self.tracks
-        for start in range(0, len(ids), chunk):
-            for sid in ids[start : start + chunk]:
-                track = tracks.get(sid)  # a rebind between steps may have dropped it
-                data = None if track is None else track.dump()
-                if data is None:
-                    continue
-                try:
-                    out[sid] = encoded(data)  # see core.steps.encoded
-                except TypeError as err:
-                    rid = self.rule.id
-                    log.error("rule %s: the state of %s cannot be saved (%s); it starts over", rid, sid, err)
-            yield
-        return {"tracks": out}
+
+        def state(sid: str) -> Any:
+            track = tracks.get(sid)  # a rebind between steps may have dropped it
+            return None if track is None else track.dump()
+
+        def refused(sid: str, err: TypeError) -> None:
+            rid = self.rule.id
+            log.error("rule %s: the state of %s cannot be saved (%s); it starts over", rid, sid, err)
+
+        # encoded as it is taken: see core.steps (ids, not (id, track) pairs)
+        encoded = yield from encode_entries_in_steps(list(tracks), state, chunk, refused)
+        return {"tracks": encoded}
 
     def restore(self, data: dict[str, Any]) -> None:
         for sid, state in data.get("tracks", {}).items():

@@ -34,6 +34,15 @@ class NotJsonError(ValueError):
     """A body that JSON cannot carry (NaN, infinity, an object of no JSON type)."""
 
 
+class JsonText:
+    """A JSON document encoded already (core/steps.py): the column's encoder writes it as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
 def _json_dumps(value: Any) -> str:
     """Compact UTF-8 JSON; NaN and infinities are written as null, as JavaScript's JSON.stringify does.
 
@@ -42,6 +51,8 @@ def _json_dumps(value: Any) -> str:
     refuses (integers beyond 64 bits, types JSON does not have) goes to the standard library,
     which writes big integers and names what it cannot write.
     """
+    if isinstance(value, JsonText):
+        return value.text
     try:
         return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
     except TypeError:

@@ -8,7 +8,6 @@ from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, TypeVar, cast
 
-import orjson
 from pydantic import BaseModel
 from sqlalchemy import ColumnElement, Engine, Executable, UnaryExpression, func, insert, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -20,7 +19,16 @@ from core.alarms import Alarm, AlarmEvent, AlarmState, CreditEvent, WorkOrder, W
 from core.contract import now_ms
 from core.errors import StoreError
 from core.settings import DatabaseSettings
-from store.sql.engine import BACKEND, NotJsonError, describe, make_engine, not_json, parse_url, translate
+from store.sql.engine import (
+    BACKEND,
+    JsonText,
+    NotJsonError,
+    describe,
+    make_engine,
+    not_json,
+    parse_url,
+    translate,
+)
 from store.sql.migrations import upgrade
 from store.sql.tables import (
     AlarmEventRow,
@@ -331,8 +339,7 @@ class SqlOpsStore:
 
     def save_encoded_document(self, name: str, body: bytes) -> None:
         """As `save_document`, with the document already encoded as JSON (core/steps.py)."""
-        # orjson writes a Fragment's bytes as they are: the column's encoder adds nothing
-        self.save_document(name, cast(dict[str, Any], orjson.Fragment(body)))
+        self.save_document(name, cast(dict[str, Any], JsonText(body.decode())))
 
     def load_document(self, name: str) -> dict[str, Any] | None:
         """The named document, or None."""

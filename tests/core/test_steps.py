@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from core.steps import dumps_in_steps, finish
+from core.steps import dumps, dumps_in_steps, encode_entries_in_steps, finish
 
 
 def _steps(doc: Any, chunk: int) -> tuple[bytes, int]:
@@ -71,3 +71,26 @@ def test_entries_removed_between_slices_are_left_out() -> None:
     got = orjson.loads(body)
     assert "d5" in got, "already encoded before it was removed"
     assert "d25" not in got and len(got) == 29
+
+
+def test_entries_are_encoded_as_taken_and_pieces_are_written_as_they_are() -> None:
+    refused: list[str] = []
+    values = {"a": 1, "b": None, "c": {1.5}, "d": [2, "二"], "e": (3, 4)}
+    steps = encode_entries_in_steps(list(values), values.get, 2, lambda k, err: refused.append(k))
+    yields = 0
+    while True:
+        try:
+            next(steps)
+            yields += 1
+        except StopIteration as done:
+            encoded = done.value
+            break
+    assert yields == 3, "five keys, two a step"
+    assert refused == ["c"], "a set is not JSON: left out and reported; None is left out quietly"
+    assert orjson.loads(bytes(encoded)) == {"a": 1, "d": [2, "二"], "e": [3, 4]}
+    doc = {"big": encoded, "n": 1}
+    assert orjson.loads(finish(dumps_in_steps(doc))) == {"big": {"a": 1, "d": [2, "二"], "e": [3, 4]}, "n": 1}
+    assert dumps(doc) == finish(dumps_in_steps(doc)), "orjson writes the pieces as they are, too"
+    assert bytes(finish(encode_entries_in_steps([], values.get, 2))) == b"{}"
+    with pytest.raises(TypeError):
+        finish(encode_entries_in_steps(["c"], values.get, 2))  # nobody to report it to
