@@ -1,4 +1,4 @@
-"""Small helpers shared by integration tests: a real MQTT publisher and polling."""
+"""Small helpers shared by tests: a real MQTT publisher, polling, and running computations in steps."""
 
 from __future__ import annotations
 
@@ -6,12 +6,25 @@ import asyncio
 import threading
 import time
 import uuid
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Generator
+from typing import Any, TypeVar
 
 import orjson
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
+
+R = TypeVar("R")
+
+
+def run_steps(steps: Generator[None, None, R]) -> tuple[int, R]:
+    """(how many times it yielded, its result) of a computation made of steps (core/steps.py)."""
+    yields = 0
+    while True:
+        try:
+            next(steps)
+            yields += 1
+        except StopIteration as done:
+            return yields, done.value
 
 
 def unique_prefix() -> str:

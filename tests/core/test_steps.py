@@ -8,18 +8,7 @@ import orjson
 import pytest
 
 from core.steps import dumps, dumps_in_steps, encode_entries_in_steps, finish
-
-
-def _steps(doc: Any, chunk: int) -> tuple[bytes, int]:
-    gen = dumps_in_steps(doc, chunk)
-    yields = 0
-    while True:
-        try:
-            next(gen)
-            yields += 1
-        except StopIteration as done:
-            return done.value, yields
-
+from tests.helpers import run_steps
 
 SNAPSHOT = {
     "format": 3,
@@ -52,7 +41,7 @@ def test_the_pieces_join_into_the_same_bytes_as_one_encoding(doc: Any) -> None:
 
 
 def test_a_large_mapping_is_encoded_a_slice_at_a_time() -> None:
-    body, yields = _steps(SNAPSHOT, 1_000)
+    yields, body = run_steps(dumps_in_steps(SNAPSHOT, 1_000))
     # devices: 3 slices of 1,000; the co-high tracks: 2 slices; nothing else is large
     assert yields == 5
     assert orjson.loads(body)["devices"]["d2499"] == [1_795_298_888_311 + 2_499, 17, 1]
@@ -77,14 +66,7 @@ def test_entries_are_encoded_as_taken_and_pieces_are_written_as_they_are() -> No
     refused: list[str] = []
     values = {"a": 1, "b": None, "c": {1.5}, "d": [2, "二"], "e": (3, 4)}
     steps = encode_entries_in_steps(list(values), values.get, 2, lambda k, err: refused.append(k))
-    yields = 0
-    while True:
-        try:
-            next(steps)
-            yields += 1
-        except StopIteration as done:
-            encoded = done.value
-            break
+    yields, encoded = run_steps(steps)
     assert yields == 3, "five keys, two a step"
     assert refused == ["c"], "a set is not JSON: left out and reported; None is left out quietly"
     assert orjson.loads(bytes(encoded)) == {"a": 1, "d": [2, "二"], "e": [3, 4]}

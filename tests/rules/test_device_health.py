@@ -8,6 +8,7 @@ import orjson
 
 from core.alarms import SignalKind
 from core.steps import dumps_in_steps, finish
+from tests.helpers import run_steps
 from tests.rules.support import T0, S, availability, dead_letter, engine, feed, kinds, series
 
 FIRING, PENDING, RESOLVED, NO_DATA = (
@@ -147,13 +148,8 @@ def test_silence_timers_survive_a_restart_and_a_rule_edit() -> None:
 
 def _in_steps(eng: Any, chunk: int) -> tuple[int, dict[str, Any]]:
     """(yields, snapshot as saved and read back) of a snapshot taken a chunk at a time."""
-    steps, yields = eng.snapshot_in_steps(chunk=chunk), 0
-    while True:
-        try:
-            next(steps)
-            yields += 1
-        except StopIteration as done:
-            return yields, orjson.loads(finish(dumps_in_steps(done.value)))
+    yields, snap = run_steps(eng.snapshot_in_steps(chunk=chunk))
+    return yields, orjson.loads(finish(dumps_in_steps(snap)))
 
 
 def test_silent_devices_are_saved_a_chunk_at_a_time_and_restored_whole() -> None:

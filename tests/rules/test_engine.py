@@ -12,6 +12,7 @@ from core.alarms import SignalKind
 from core.steps import dumps_in_steps, finish
 from ingest.pipeline import PipelineResult
 from rules.kinds.threshold import ThresholdTrack
+from tests.helpers import run_steps
 from tests.rules.support import T0, S, engine, feed, kinds, make_twin, rule, series
 
 FIRING, PENDING, RESOLVED = SignalKind.FIRING, SignalKind.PENDING, SignalKind.RESOLVED
@@ -30,15 +31,7 @@ def test_a_snapshot_taken_in_steps_yields_between_chunks_and_equals_the_whole_on
     eng = engine([CO], twin)
     series(eng, "co-1", "co", [60, 60], step_s=5)
     series(eng, "co-2", "co", [70, 70], step_s=5)
-    steps = eng.snapshot_in_steps(chunk=1)
-    yields = 0
-    while True:
-        try:
-            next(steps)
-            yields += 1
-        except StopIteration as done:
-            in_steps = done.value
-            break
+    yields, in_steps = run_steps(eng.snapshot_in_steps(chunk=1))
     assert yields >= 4  # at least one per device and per track: ingest may run in between
     assert in_steps["rules"]["garage-co"]["state"]["tracks"]
     assert orjson.loads(finish(dumps_in_steps(in_steps))) == eng.snapshot()

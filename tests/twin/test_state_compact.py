@@ -10,6 +10,7 @@ import pytest
 
 from core.records import ReadingBatch
 from core.steps import finish
+from tests.helpers import run_steps
 from tests.ingest.conftest import SMALL_TWIN
 from twin.loader import parse_twin
 from twin.model import Contact
@@ -92,15 +93,7 @@ def test_the_snapshot_encoded_in_steps_is_the_snapshot_as_json() -> None:
     live = LiveState(twin, offline_after_ms=1_000, clock_skew_warn_ms=60_000)
     _reading(live, "co-2", "co", 41.5, 5_000)
     _reading(live, "gas-1", "h2s", 3.5, 2_000)
-    steps = live.snapshot_json_in_steps(chunk=1)
-    yields = 0
-    while True:
-        try:
-            next(steps)
-            yields += 1
-        except StopIteration as done:
-            body = done.value
-            break
+    yields, body = run_steps(live.snapshot_json_in_steps(chunk=1))
     assert yields == len(live.devices), "one step per device: ingest may run in between"
     assert orjson.loads(body) == orjson.loads(orjson.dumps(live.snapshot()))
     assert set(orjson.loads(body)) == {"co-2", "gas-1"}, "devices never heard from are left out"
