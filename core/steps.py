@@ -78,20 +78,30 @@ def encode_entries_in_steps(
 
     An entry orjson cannot encode is left out and handed to `refused`; without it, TypeError.
     """
+
+    def encode(some: Sequence[Any]) -> bytes:
+        part = {k: v for k in some if (v := entry(k)) is not None}
+        try:
+            return dumps(part)
+        except TypeError:
+            if refused is None:
+                raise
+            return dumps(_encodable(part, refused))
+
+    return (yield from _object_in_steps(keys, encode, chunk))
+
+
+def _object_in_steps(
+    keys: Sequence[Any], encode: Callable[[Sequence[Any]], bytes], chunk: int
+) -> Generator[None, None, Encoded]:
+    """A JSON object from `encode` (a slice of keys -> their object) of `chunk` keys at a time."""
     pieces: list[Piece] = [b"{"]
     for start in range(0, len(keys), chunk):
-        part = {k: v for k in keys[start : start + chunk] if (v := entry(k)) is not None}
-        if part:
-            try:
-                body = dumps(part)
-            except TypeError:
-                if refused is None:
-                    raise
-                body = dumps(_encodable(part, refused))
-            if len(body) > 2:
-                if len(pieces) > 1:
-                    pieces.append(b",")
-                pieces.append(memoryview(body)[1:-1])  # the entries, without the braces
+        body = encode(keys[start : start + chunk])
+        if len(body) > 2:
+            if len(pieces) > 1:
+                pieces.append(b",")
+            pieces.append(memoryview(body)[1:-1])  # the entries, without the braces
         yield
     pieces.append(b"}")
     return Encoded(pieces)
@@ -128,18 +138,11 @@ def _write(doc: Any, chunk: int, out: list[Piece]) -> Generator[None, None, None
         out.append(dumps(doc))
         return
     if len(doc) > chunk:
-        keys = list(doc)
-        out.append(b"{")
-        first = True
-        for start in range(0, len(keys), chunk):
-            body = dumps({k: doc[k] for k in keys[start : start + chunk] if k in doc})
-            if len(body) > 2:
-                if not first:
-                    out.append(b",")
-                out.append(memoryview(body)[1:-1])  # the entries, without the braces
-                first = False
-            yield
-        out.append(b"}")
+        # entries removed between steps are left out; None values are kept
+        encoded = yield from _object_in_steps(
+            list(doc), lambda some: dumps({k: doc[k] for k in some if k in doc}), chunk
+        )
+        out.extend(encoded.pieces)
         return
     out.append(b"{")
     for n, (key, value) in enumerate(list(doc.items())):

@@ -138,7 +138,7 @@ class NoDataEvaluator(Evaluator):
     def snapshot_in_steps(self, chunk: int) -> Generator[None, None, dict[str, Any]]:
         """As `snapshot`, a chunk of silent devices at a time: a large site has many."""
         silent: dict[str, tuple[int, str]] = {}
-        ids = list(self.silent)  # ids, not pairs: see RuleEngine.snapshot_in_steps
+        ids = list(self.silent)  # ids, not (id, entry) pairs the collector would walk until the end
         for start in range(0, len(ids), chunk):
             for d in ids[start : start + chunk]:
                 entry = self.silent.get(d)  # heard from again between steps: no longer silent
