@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import socket
 
 import pytest
-from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ingest import subscriber
 from ingest.subscriber import _BatchClient
@@ -47,7 +48,7 @@ def test_loop_read_handles_every_buffered_packet_before_it_returns(monkeypatch: 
     a.setblocking(False)
     client = _client_on(a)
     got: list[bytes | bytearray] = []
-    client.sink = lambda msg: got.append(msg.payload)
+    client.sink = lambda raw: got.append(raw[1])
     publish = b"".join(b"\x30\x06\x00\x01t" + bytes([48 + i]) + b"xx" for i in range(5))  # QoS 0, topic "t"
     b.sendall(publish)
     client.loop_read()
@@ -71,3 +72,69 @@ def test_a_full_inbox_stops_reading_the_socket_until_the_consumer_has_room() -> 
     assert calls == ["pause", "resume"] and wake.is_set(), "room again, and one more is waiting"
     assert [mid for _, _, mid in inbox.take(3)] == [4]
     assert calls == ["pause", "resume"]
+
+
+def _publish(topic: bytes, payload: bytes, mid: int = 0, flags: int = 0) -> bytes:
+    """A PUBLISH packet: QoS 1 when `mid` is set; `flags` adds DUP (0x08) or RETAIN (0x01)."""
+    body = len(topic).to_bytes(2, "big") + topic + (mid.to_bytes(2, "big") if mid else b"") + payload
+    length, rest = b"", len(body)
+    while True:
+        byte, rest = rest & 0x7F, rest >> 7
+        length += bytes([byte | (0x80 if rest else 0)])
+        if not rest:
+            break
+    return bytes([0x30 | (0x02 if mid else 0) | flags]) + length + body
+
+
+def _read_all(stream: bytes, pieces: list[int], fast: bool, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What the sink gets when `stream` arrives cut at `pieces`, with or without the quick path."""
+    if not fast:
+        monkeypatch.setattr(_BatchClient, "_take_publishes", lambda self: 0)
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    client = _client_on(a)
+    got: list[object] = []
+    client.sink = got.append
+    start = 0
+    for cut in [*pieces, len(stream)]:
+        b.sendall(stream[start:cut])
+        start = cut
+        client.loop_read()
+    monkeypatch.undo()
+    a.close()
+    b.close()
+    return got
+
+
+def test_publishes_cut_from_the_buffer_are_what_paho_itself_reads(monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(8)
+    packets, expected = [], []
+    for n in range(300):
+        topic = f"safetwin/v1/telemetry/dev-{n}".encode()
+        payload = bytes(rng.randrange(256) for _ in range(rng.choice([0, 5, 126, 127, 128, 300, 20_000])))
+        mid = rng.choice([0, n + 1])
+        packets.append(_publish(topic, payload, mid, rng.choice([0, 0x01, 0x08])))
+        expected.append((topic.decode(), payload, mid))
+        if n % 50 == 7:
+            packets.append(b"\xd0\x00")  # a PINGRESP in between: paho's to read
+    packets.append(_publish("caf\xe9".encode("latin-1"), b"x"))  # a topic that is not UTF-8
+    expected.append(("caf\ufffd", b"x", 0))
+    stream = b"".join(packets)
+    pieces = sorted(rng.sample(range(1, len(stream)), 40))  # packets and lengths cut anywhere
+    fast = _read_all(stream, pieces, True, monkeypatch)
+    assert fast == expected
+    assert _read_all(stream, pieces, False, monkeypatch) == expected, "paho's own reading agrees"
+
+
+def test_a_publish_whose_lengths_do_not_add_up_is_left_to_paho() -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    client = _client_on(a)
+    got: list[object] = []
+    client.sink = got.append
+    # remaining length 3, but the topic claims 9 bytes: the quick path stops, paho refuses the packet
+    b.sendall(_publish(b"t", b"ok") + b"\x30\x03\x00\x09t")
+    assert client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert got == [("t", b"ok", 0)], "what came before the broken packet was handed on"
+    a.close()
+    b.close()
