@@ -19,7 +19,7 @@ import orjson
 from core.alarms import AlarmSignal, SignalKind
 from core.contract import AvailabilityState
 from core.records import ReadingBatch
-from core.steps import dumps_in_steps, encode_entries_in_steps, finish
+from core.steps import STEP_ENTRIES, dumps_in_steps, encode_entries_in_steps, finish
 from ingest.pipeline import PipelineResult
 from rules.kinds import REGISTRY
 from rules.kinds.base import Evaluator, Handler
@@ -171,7 +171,7 @@ class RuleEngine:
         what `snapshot_in_steps` saves, as a restart reads it back."""
         return cast(dict[str, Any], orjson.loads(finish(dumps_in_steps(finish(self.snapshot_in_steps())))))
 
-    def snapshot_in_steps(self, chunk: int = 1000) -> Generator[None, None, dict[str, Any]]:
+    def snapshot_in_steps(self, chunk: int = STEP_ENTRIES) -> Generator[None, None, dict[str, Any]]:
         """The snapshot a chunk of devices or tracks at a time, yielding in between.
 
         With hundreds of thousands of devices a whole snapshot takes long enough to stall ingest;
