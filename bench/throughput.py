@@ -179,7 +179,12 @@ def _flush_all(
 
 @dataclass
 class Watcher:
-    """Receives fan commands and alarm announcements; first arrival per fan / per garage sensor."""
+    """Receives fan commands and alarm announcements; first arrival per fan / per garage sensor.
+
+    It answers each command as a working fan does (`delivered`, then `succeeded`, and its new state,
+    retained): without answers SafeTwin would retry every command and raise "Actuator failed" for
+    every fan, a load no healthy site produces.
+    """
 
     port: int
     fan_of: dict[str, str]  # garage sensor -> the fan of its garage
@@ -191,10 +196,11 @@ class Watcher:
         c = paho.Client(CallbackAPIVersion.VERSION2, client_id=f"bench-tp-watch-{os.getpid()}")
         c.on_message = self._on_message
         c.connect("127.0.0.1", self.port)
-        root = Topics().root
+        self.topics = Topics()
+        root = self.topics.root
         c.subscribe([(f"{root}/command/+", 1), (f"{root}/alarm/+", 1)])
-        c.loop_start()
         self.client = c
+        c.loop_start()
 
     def _on_message(self, _c: paho.Client, _u: object, msg: paho.MQTTMessage) -> None:
         now = time.time()
@@ -202,10 +208,20 @@ class Watcher:
         with self.lock:
             if kind == "command":
                 self.commands.setdefault(ident, now)
+                self._answer(ident, orjson.loads(msg.payload))
                 return
             alarm = orjson.loads(msg.payload)
             if alarm.get("state") == "active" and alarm.get("rule_id") == "bench-garage-co":
                 self.alarms.setdefault(alarm["source_id"], now)
+
+    def _answer(self, fan: str, command: dict[str, Any]) -> None:
+        ts = int(time.time() * 1000)
+        cid = command["correlation_id"]
+        for status in ("delivered", "succeeded"):
+            ack = {"v": 1, "correlation_id": cid, "status": status, "ts": ts, "detail": None}
+            self.client.publish(self.topics.ack(fan), orjson.dumps(ack), qos=1)
+        state = {"v": 1, "ts": ts, "state": command.get("params", {})}
+        self.client.publish(self.topics.state(fan), orjson.dumps(state), qos=1, retain=True)
 
     def latencies(self, spikes: list[tuple[str, float]]) -> tuple[str, list[float], int]:
         """(event kind, latencies in ms, spikes without an event)."""
