@@ -12,9 +12,9 @@ import gc
 from collections import Counter
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Query, Response
 from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
@@ -47,6 +47,7 @@ class Snapshot:
     alarms: Counter[tuple[str, str]] = field(default_factory=Counter)  # (severity, state) -> open alarms
     commands: Mapping[str, int] = field(default_factory=dict)  # command state -> commands
     loop_lag_s: float | None = None
+    frozen_objects: int | None = None  # only when the scrape asked for it: counting walks them all
 
 
 def _gauge(name: str, doc: str, value: float, labels: Mapping[str, str] | None = None) -> GaugeMetricFamily:
@@ -109,10 +110,10 @@ class _Collector(Collector):
             yield _gauge(
                 "safetwin_event_loop_lag_seconds", "Worst event-loop wake-up delay lately", snap.loop_lag_s
             )
-        yield from _gc()
+        yield from _gc(snap.frozen_objects)
 
 
-def _gc() -> Iterator[Metric]:
+def _gc(frozen_objects: int | None) -> Iterator[Metric]:
     """The garbage collector's pauses (core/heap.py): what a big twin costs the event loop."""
     p = heap.PAUSES
     runs = CounterMetricFamily("safetwin_gc_collections", "Garbage collections", labels=["generation"])
@@ -130,9 +131,10 @@ def _gc() -> Iterator[Metric]:
     yield CounterMetricFamily(
         "safetwin_gc_pause_seconds", "Time spent in garbage collection", value=p.total_s
     )
-    yield _gauge(
-        "safetwin_gc_frozen_objects", "Long-lived objects kept out of collections", gc.get_freeze_count()
-    )
+    if frozen_objects is not None:
+        yield _gauge(
+            "safetwin_gc_frozen_objects", "Long-lived objects kept out of collections", frozen_objects
+        )
 
 
 def command_counts(ctx: ApiContext) -> Mapping[str, int]:
@@ -165,11 +167,22 @@ def metrics_router(ctx: ApiContext) -> APIRouter:
     lock = asyncio.Lock()
 
     @router.get("/metrics", summary="Prometheus metrics of this process", response_class=Response)
-    async def metrics() -> Response:
+    async def metrics(
+        heap_objects: Annotated[
+            bool,
+            Query(
+                description="Also count the long-lived objects kept out of garbage collection "
+                "(`safetwin_gc_frozen_objects`), to see whether the heap grows. Counting walks every one "
+                "of them while ingest waits, about 60 ns each: 0.2 s for a 74,000-device worker, 1 s "
+                "for 400,000 devices. Leave it off for regular scrapes."
+            ),
+        ] = False,
+    ) -> Response:
         alarms = _alarm_counts(ctx)  # alarm manager state is read on the event loop, as it is written
         status = await run_in_threadpool(ctx.status)  # may take the history writer's lock
         lag = ctx.loop_lag_s() if ctx.loop_lag_s is not None else None
-        snap = Snapshot(status, ctx.role, alarms, command_counts(ctx), lag)
+        frozen = gc.get_freeze_count() if heap_objects else None  # CPython walks the whole list
+        snap = Snapshot(status, ctx.role, alarms, command_counts(ctx), lag, frozen)
         async with lock:
             collector.snapshot = snap
             body = generate_latest(registry)

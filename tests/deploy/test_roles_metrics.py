@@ -88,6 +88,11 @@ async def test_metrics_and_readiness_of_a_running_process(tmp_path: Path, mosqui
         assert m[("safetwin_mqtt_connected", ())] == 1
         assert m[("safetwin_role_info", (("role", "all"),))] == 1
         assert ("safetwin_event_loop_lag_seconds", ()) in m
+        assert m[("safetwin_gc_collections_total", (("generation", "0"),))] >= 1
+        # counting the frozen heap walks all of it: only when asked for
+        assert ("safetwin_gc_frozen_objects", ()) not in m
+        counted = scrape((await get(app, "/metrics?heap_objects=true")).text)
+        assert counted[("safetwin_gc_frozen_objects", ())] > 10_000
         assert ("safetwin_history_spooled_batches", ()) in m and (
             "safetwin_history_written_points_total",
             (),
