@@ -135,7 +135,7 @@ class SafeTwinProcess:
         broker_port: int,
         backend: str,
         influx_url: str | None,
-        start_timeout_s: float = 60,
+        start_timeout_s: float = 180,
         partition: tuple[int, int] | None = None,
     ) -> None:
         """`partition`: (this worker, of how many), each with its own files under `workdir`."""
