@@ -117,7 +117,7 @@ class _BatchClient(paho.Client):
       where paho's handles one per `select`.
     - Whole PUBLISH packets (QoS 0 and 1) are cut out of the buffer here (`_take_publishes`), as
       (topic, payload, mid), without paho's per-packet dict, `MQTTMessage` and logging: paho spent
-      about 40 us a message on them, more than the pipeline and the rules together.  Every other
+      about 28 us a message on them, against 1.4 us here.  Every other
       packet, and one that has not wholly arrived, is left to paho.
     - Every message goes straight to `sink`: no per-topic callback matching (we register none).
     - `ack_all` queues the PUBACKs of a whole batch as one write, where paho's `ack` queues one
@@ -193,12 +193,10 @@ class _BatchClient(paho.Client):
             if end > end_of_data or length < 2:
                 break
             topic_end = i + 2 + ((data[i] << 8) | data[i + 1])
-            if command & 0x02:  # QoS 1: a packet id
-                mid, body = (data[topic_end] << 8) | data[topic_end + 1], topic_end + 2
-            else:
-                mid, body = 0, topic_end
+            body = topic_end + 2 if command & 0x02 else topic_end  # QoS 1: a 2-byte packet id first
             if body > end:
                 break
+            mid = (data[topic_end] << 8) | data[topic_end + 1] if body > topic_end else 0
             sink((data[i + 2 : topic_end].decode("utf-8", "replace"), data[body:end], mid))
             pos = end
             taken += 1

@@ -133,7 +133,8 @@ def test_a_publish_whose_lengths_do_not_add_up_is_left_to_paho() -> None:
     got: list[object] = []
     client.sink = got.append
     # remaining length 3, but the topic claims 9 bytes: the quick path stops, paho refuses the packet
-    b.sendall(_publish(b"t", b"ok") + b"\x30\x03\x00\x09t")
+    # (a QoS 1 one, whose packet id would lie past the end of everything that arrived)
+    b.sendall(_publish(b"t", b"ok") + b"\x32\x03\x00\x09t")
     assert client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS
     assert got == [("t", b"ok", 0)], "what came before the broken packet was handed on"
     a.close()
