@@ -29,9 +29,9 @@ log = logging.getLogger(__name__)
 # seconds (readings waiting for history, the state of devices heard for the first time), and each
 # survivor is walked about once in each young generation whatever the thresholds, so small ones
 # cost about the same in all but pause the loop for less: at 15,000 readings/s the longest pauses
-# went from 11-15 ms (generation 0) and 42-56 ms (generation 1) at (5,000, 10) to 3 and 7 ms, with
-# 0.95 s spent in collections over the run either way.  CPython's own 700 ran a collection every few
-# readings.  Generation 2, the long-lived objects, is never collected automatically: `refreeze`
+# went from 11-15 ms (generation 0) and 42-56 ms (generation 1) at (5,000, 10) to 3-11 ms and
+# 7-13 ms, for about the same time spent in collections.  CPython's own 700 ran a collection every
+# few readings.  Generation 2, the long-lived objects, is never collected automatically: `refreeze`
 # moves it out of sight every few seconds anyway, and its full collections were the 100-300 ms
 # pauses.
 THRESHOLDS = (1_000, 2, 1_000_000_000)
