@@ -6,6 +6,7 @@ import asyncio
 import random
 import socket
 
+import paho.mqtt.client as paho
 import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
@@ -137,5 +138,70 @@ def test_a_publish_whose_lengths_do_not_add_up_is_left_to_paho() -> None:
     b.sendall(_publish(b"t", b"ok") + b"\x32\x03\x00\x09t")
     assert client.loop_read() != MQTTErrorCode.MQTT_ERR_SUCCESS
     assert got == [("t", b"ok", 0)], "what came before the broken packet was handed on"
+    a.close()
+    b.close()
+
+
+def test_every_publish_of_a_later_read_takes_the_quick_way(monkeypatch: pytest.MonkeyPatch) -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    client = _client_on(a)
+    got: list[tuple[str, bytes | bytearray, int]] = []
+    client.sink = got.append
+    by_paho: list[object] = []
+    slow = _BatchClient._handle_on_message
+
+    def counted(self: _BatchClient, message: object) -> None:
+        by_paho.append(message)
+        slow(self, message)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(_BatchClient, "_handle_on_message", counted)
+    b.sendall(_publish(b"t", b"first"))
+    client.loop_read()  # a new connection's first read is paho's own
+    by_paho.clear()
+    for rnd in range(3):  # each read empties the buffer; the next recv is made for the quick path
+        b.sendall(b"".join(_publish(b"t", b"%d-%d" % (rnd, i), i + 1) for i in range(4)))
+        assert client.loop_read() == MQTTErrorCode.MQTT_ERR_SUCCESS
+    assert [p for _, p, _ in got[1:]] == [b"%d-%d" % (r, i) for r in range(3) for i in range(4)]
+    assert by_paho == [], "no PUBLISH went through paho's per-packet reading"
+    a.close()
+    b.close()
+
+
+def test_the_end_of_the_stream_met_while_filling_the_buffer_drops_the_connection() -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    client = _client_on(a)
+    got: list[object] = []
+    client.sink = got.append
+    b.sendall(_publish(b"t", b"1"))
+    client.loop_read()
+    b.sendall(_publish(b"t", b"2"))
+    b.close()
+    assert client.loop_read() == MQTTErrorCode.MQTT_ERR_CONN_LOST
+    assert got == [("t", b"1", 0), ("t", b"2", 0)], "what arrived before the end was handed on"
+    assert client._sock is None
+    a.close()
+
+
+def test_an_error_met_while_filling_the_buffer_reaches_paho_as_from_the_socket(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    a, b = socket.socketpair()
+    a.setblocking(False)
+    client = _client_on(a)
+    client.sink = lambda raw: None
+    b.sendall(_publish(b"t", b"1"))
+    client.loop_read()
+    calls = 0
+
+    def reset(self: _BatchClient, bufsize: int) -> bytes:
+        nonlocal calls
+        calls += 1
+        raise ConnectionResetError("connection reset by peer")
+
+    monkeypatch.setattr(paho.Client, "_sock_recv", reset)
+    assert client.loop_read() == MQTTErrorCode.MQTT_ERR_CONN_LOST
+    assert calls == 1, "the error was read once and handed to paho, not met again"
     a.close()
     b.close()
