@@ -7,6 +7,7 @@ to test.  The subscriber feeds it batches; what it returns goes to history, live
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
@@ -36,6 +37,51 @@ log = logging.getLogger(__name__)
 
 _READING = TypeAdapter(GatewayReading)
 M = TypeVar("M", bound=BaseModel)
+
+_TELEMETRY_KEYS = frozenset(Telemetry.model_fields)
+_METRIC_NAME = re.compile(r"[a-z][a-z0-9_]{0,63}")  # core.contract.MetricName, matched whole
+_MAX_METRICS = 64  # Telemetry.metrics' max_length
+_metric_names: set[str] = set()  # names already checked against _METRIC_NAME
+
+
+def plain_telemetry(payload: bytes) -> tuple[int | None, dict[str, float]] | None:
+    """(ts, metrics) of a telemetry payload in its plain form, or None for anything else.
+
+    The plain form is what devices send: `ts` and `seq` absent or non-negative integers, `v` absent or
+    1, 1-64 metrics of valid names with JSON numbers.  It is read with orjson and a few type checks,
+    about 1 us against the model's 2.4 us; on a worker at 15,000 readings/s the model was 8-10 % of
+    its time.  Everything else (ISO times, numbers in strings, errors) returns None and goes to the
+    `Telemetry` model, which accepts it or says what is wrong.  What this accepts, the model accepts
+    with the same values (tests/ingest/test_plain_telemetry.py).
+    """
+    try:
+        doc = orjson.loads(payload)
+    except orjson.JSONDecodeError:
+        return None
+    if type(doc) is not dict or not doc.keys() <= _TELEMETRY_KEYS:
+        return None
+    v, ts, seq, metrics = doc.get("v", 1), doc.get("ts"), doc.get("seq"), doc.get("metrics")
+    if type(v) is not int or v != 1 or type(metrics) is not dict or not 0 < len(metrics) <= _MAX_METRICS:
+        return None
+    if (ts is not None and (type(ts) is not int or ts < 0)) or (
+        seq is not None and (type(seq) is not int or seq < 0)
+    ):
+        return None
+    out: dict[str, float] = {}
+    for name, value in metrics.items():
+        if name not in _metric_names:
+            if _METRIC_NAME.fullmatch(name) is None:
+                return None
+            if len(_metric_names) < 4096:  # a device kind has a handful; bounded against noise
+                _metric_names.add(name)
+        kind = type(value)
+        if kind is float:
+            out[name] = value
+        elif kind is int:
+            out[name] = float(value)
+        else:
+            return None
+    return ts, out
 
 
 @dataclass(slots=True)
@@ -178,13 +224,16 @@ class IngestPipeline:
     def _telemetry(self, msg: InboundMessage, device_id: str, out: PipelineResult) -> None:
         if not self._known(msg, device_id, out):
             return
-        try:
-            tel = Telemetry.model_validate_json(msg.payload)
-        except ValidationError as err:
-            path, reason = _describe(err)
-            self._dead(out, "invalid", msg, device_id, path, reason)
-            return
-        self._accept(msg, device_id, tel.ts, tel.metrics, out, "metrics")
+        plain = plain_telemetry(msg.payload)
+        if plain is None:  # another form, or wrong: the contract's model decides, and says what is wrong
+            try:
+                tel = Telemetry.model_validate_json(msg.payload)
+            except ValidationError as err:
+                path, reason = _describe(err)
+                self._dead(out, "invalid", msg, device_id, path, reason)
+                return
+            plain = tel.ts, tel.metrics
+        self._accept(msg, device_id, plain[0], plain[1], out, "metrics")
 
     def _gateway(self, msg: InboundMessage, gateway_id: str, out: PipelineResult) -> None:
         try:
