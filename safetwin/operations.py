@@ -24,7 +24,7 @@ from alarms.manager import AlarmManager
 from alarms.writer import ChangeSet, OpsWriter
 from core.alarms import AlarmSignal
 from core.contract import Topics, now_ms
-from core.steps import dumps_in_steps, finish_on_loop
+from core.steps import encode_in_steps, finish_on_loop
 from ingest.partition import stable_partition
 from ingest.pipeline import PipelineResult
 from rules.catalog import RuleCatalog
@@ -236,7 +236,7 @@ class Operations:
                 last_save = loop.time()
                 # taken and encoded a chunk at a time so ingest is not held up meanwhile
                 snap = await finish_on_loop(self.rules.snapshot_in_steps())
-                body = await finish_on_loop(dumps_in_steps(snap))
+                body = await finish_on_loop(encode_in_steps(snap))
                 doc = self.owner.doc(RULE_STATE_DOC)
                 await asyncio.to_thread(self.store.save_encoded_document, doc, body)
 

@@ -27,7 +27,7 @@ from core import heap
 from core.contract import Topics, now_ms
 from core.errors import StoreError
 from core.records import SystemAlarm
-from core.steps import finish_on_loop
+from core.steps import Encoded, finish_on_loop
 from ingest.partition import Partition
 from ingest.pipeline import InboundMessage, IngestPipeline, PipelineResult, stats
 from ingest.registry import DeadLetterLog, UnregisteredDevices
@@ -242,7 +242,7 @@ class SafeTwin:
         unregistered = self.unregistered.dump()
         await asyncio.to_thread(self._write_state, body, unregistered)
 
-    def _write_state(self, live: bytes, unregistered: object) -> None:
+    def _write_state(self, live: Encoded, unregistered: object) -> None:
         self.state.save_encoded("live_state", live)
         self.state.save("unregistered", unregistered)
 

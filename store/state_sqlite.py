@@ -14,6 +14,7 @@ import orjson
 
 from core.contract import now_ms
 from core.errors import StoreError
+from core.steps import Encoded
 
 
 class SqliteStateStore:
@@ -36,13 +37,14 @@ class SqliteStateStore:
     def save(self, name: str, doc: Any) -> None:
         self.save_encoded(name, orjson.dumps(doc))
 
-    def save_encoded(self, name: str, body: bytes) -> None:
+    def save_encoded(self, name: str, body: bytes | Encoded) -> None:
         """Save a document encoded as JSON already (core/steps.py)."""
+        blob = body.assemble() if isinstance(body, Encoded) else body
         with self._lock:
             self._con.execute(
                 "INSERT INTO documents(name, body, updated_ms) VALUES (?, ?, ?) "
                 "ON CONFLICT(name) DO UPDATE SET body=excluded.body, updated_ms=excluded.updated_ms",
-                (name, body, now_ms()),
+                (name, blob, now_ms()),
             )
 
     def load(self, name: str) -> Any | None:

@@ -9,7 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.records import ReadingBatch
-from core.steps import STEP_ENTRIES, encode_entries_in_steps
+from core.steps import STEP_ENTRIES, Encoded, encode_entries_in_steps
 from twin.twin import Twin
 
 
@@ -241,12 +241,13 @@ class LiveState:
         """A JSON-able copy, saved periodically so a restart keeps the last known values."""
         return {dev_id: entry for dev_id in self._order if (entry := self._entry(dev_id)) is not None}
 
-    def snapshot_json_in_steps(self, chunk: int = STEP_ENTRIES) -> Generator[None, None, bytes]:
+    def snapshot_json_in_steps(self, chunk: int = STEP_ENTRIES) -> Generator[None, None, Encoded]:
         """The JSON of `snapshot`, `chunk` devices at a time, yielding in between (for the event loop).
 
         Each chunk is encoded as soon as it is taken: only bytes outlive a step, not the dicts of
-        every device, which the garbage collector would walk at each pass until the save was done."""
-        return bytes((yield from encode_entries_in_steps(self._order, self._entry, chunk)))
+        every device, which the garbage collector would walk at each pass until the save was done.
+        The pieces are left for the writer's thread to assemble (`Encoded.assemble`)."""
+        return (yield from encode_entries_in_steps(self._order, self._entry, chunk))
 
     def _entry(self, dev_id: str) -> dict[str, Any] | None:
         st = self.devices[dev_id]

@@ -19,6 +19,7 @@ from core.alarms import Alarm, AlarmEvent, AlarmState, CreditEvent, WorkOrder, W
 from core.contract import now_ms
 from core.errors import StoreError
 from core.settings import DatabaseSettings
+from core.steps import Encoded
 from store.sql.engine import (
     BACKEND,
     JsonText,
@@ -337,9 +338,10 @@ class SqlOpsStore:
         with self._tx(f"saving document {name}") as session:
             self._upsert(session, DocumentRow, values)
 
-    def save_encoded_document(self, name: str, body: bytes) -> None:
+    def save_encoded_document(self, name: str, body: bytes | Encoded) -> None:
         """As `save_document`, with the document already encoded as JSON (core/steps.py)."""
-        self.save_document(name, cast(dict[str, Any], JsonText(body.decode())))
+        text = (body.assemble() if isinstance(body, Encoded) else body).decode()
+        self.save_document(name, cast(dict[str, Any], JsonText(text)))
 
     def load_document(self, name: str) -> dict[str, Any] | None:
         """The named document, or None."""

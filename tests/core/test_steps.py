@@ -7,7 +7,7 @@ from typing import Any
 import orjson
 import pytest
 
-from core.steps import dumps, dumps_in_steps, encode_entries_in_steps, finish
+from core.steps import dumps, dumps_in_steps, encode_entries_in_steps, encode_in_steps, finish
 from tests.helpers import run_steps
 
 SNAPSHOT = {
@@ -38,6 +38,8 @@ def test_the_pieces_join_into_the_same_bytes_as_one_encoding(doc: Any) -> None:
     whole = orjson.dumps(doc, option=orjson.OPT_NON_STR_KEYS)
     assert finish(dumps_in_steps(doc, 100)) == whole
     assert finish(dumps_in_steps(doc, 3)) == whole
+    pieces = finish(encode_in_steps(doc, 3))
+    assert pieces.assemble() == whole, "assembled a piece at a time, as a writer thread does"
 
 
 def test_a_large_mapping_is_encoded_a_slice_at_a_time() -> None:

@@ -9,7 +9,7 @@ import orjson
 from alarms.ports import OpsStore
 from core.alarms import AlarmState, WorkOrderState
 from core.settings import DatabaseSettings
-from core.steps import dumps_in_steps, finish
+from core.steps import dumps_in_steps, encode_in_steps, finish
 from store.sql import SqlOpsStore
 from tests.store_sql.support import (
     EVIDENCE,
@@ -183,6 +183,8 @@ def test_a_document_encoded_in_steps_is_stored_as_the_same_json(store: SqlOpsSto
     loaded = store.load_document("engine")
     assert loaded == orjson.loads(orjson.dumps(doc))
     assert loaded is not None and loaded["devices"]["d2499"] == [T0 + 2_499, T0, 1]
+    store.save_encoded_document("pieces", finish(encode_in_steps(doc, 1_000)))  # as the rule engine saves
+    assert store.load_document("pieces") == loaded
 
 
 def test_alarms_and_work_orders_saved_several_at_once_replace_by_id(store: SqlOpsStore) -> None:
