@@ -14,6 +14,7 @@ import logging
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from itertools import islice
 from typing import Any, Protocol
 
 from actuators.drivers import Driver, build_drivers
@@ -87,6 +88,10 @@ class CommandManager:
         self._records: dict[str, CommandRecord] = {}
         self._steps: dict[str, list[CommandTransition]] = {}
         self._deadline: dict[str, int] = {}  # in-flight command -> end of its current wait
+        # device -> its in-flight commands, in the order they went in flight (a dict as ordered set):
+        # rule stops wait out the fans' minimum on-time (5 minutes), so in an alarm storm thousands
+        # are in flight, and every new command used to look through all of them for its device's
+        self._in_flight: dict[str, dict[str, None]] = {}
         self._signals: list[AlarmSignal] = []
         self._failed: set[str] = set()  # devices with an 'actuator failed' alarm raised
         self._lock = threading.RLock()
@@ -226,7 +231,7 @@ class CommandManager:
         return due if due > ts else None
 
     def _same_in_flight(self, device_id: str, action: str, params: dict[str, Any]) -> CommandRecord | None:
-        for corr in self._deadline:
+        for corr in self._in_flight.get(device_id, ()):
             rec = self._records[corr]
             if rec.device_id == device_id and rec.action == action and rec.params == params:
                 return rec
@@ -235,7 +240,7 @@ class CommandManager:
     def _supersede(self, driver: Driver, new: CommandRecord, ts: int) -> bool:
         """End the device's commands in flight that the new one replaces; True if one was published."""
         published = False
-        for corr in [c for c in self._deadline if self._records[c].device_id == new.device_id]:
+        for corr in self.in_flight_of(new.device_id):
             rec = self._records[corr]
             if not driver.replaces(new.action, rec.action):
                 continue
@@ -262,7 +267,7 @@ class CommandManager:
         rec = self.transition(
             rec, CommandState.SENT, ts, "system", note, attempts=attempt, hold_until_ts=None
         )
-        self._deadline[rec.correlation_id] = ts + int(driver.config.ack_timeout_s * 1000)
+        self._wait(rec, ts + int(driver.config.ack_timeout_s * 1000))
         return rec
 
     def _open(self, rec: CommandRecord, note: str | None) -> CommandRecord:
@@ -276,7 +281,7 @@ class CommandManager:
         )
         self._steps[rec.correlation_id] = [step]
         if rec.state in IN_FLIGHT:
-            self._deadline[rec.correlation_id] = rec.expires_ts
+            self._wait(rec, rec.expires_ts)
         self._write(rec, [step])
         self._evict()
         return rec
@@ -295,9 +300,27 @@ class CommandManager:
         )
         self._steps.setdefault(rec.correlation_id, []).append(step)
         if state not in IN_FLIGHT:
-            self._deadline.pop(rec.correlation_id, None)
+            self._landed(rec)
         self._write(rec, [step])
         return rec
+
+    def _wait(self, rec: CommandRecord, until: int) -> None:
+        """Keep a command in flight until `until`, the end of its current wait."""
+        self._deadline[rec.correlation_id] = until
+        self._in_flight.setdefault(rec.device_id, {})[rec.correlation_id] = None
+
+    def _landed(self, rec: CommandRecord) -> None:
+        """The command is no longer in flight."""
+        self._deadline.pop(rec.correlation_id, None)
+        mine = self._in_flight.get(rec.device_id)
+        if mine is not None:
+            mine.pop(rec.correlation_id, None)
+            if not mine:
+                del self._in_flight[rec.device_id]
+
+    def in_flight_of(self, device_id: str) -> list[str]:
+        """The device's commands in flight (correlation ids), oldest first."""
+        return list(self._in_flight.get(device_id, ()))
 
     def _write(self, rec: CommandRecord, steps: list[CommandTransition]) -> None:
         if self.recorder is not None:
@@ -307,8 +330,9 @@ class CommandManager:
         excess = len(self._records) - self.settings.keep_recent
         if excess <= 0:
             return
-        busy = set(self._deadline) | set(self.verifier.open)
-        for corr in [c for c in self._records if c not in busy][:excess]:
+        busy, checking = self._deadline, self.verifier.open
+        idle = (c for c in self._records if c not in busy and c not in checking)  # oldest first
+        for corr in list(islice(idle, excess)):
             del self._records[corr]
             self._steps.pop(corr, None)
 
@@ -345,9 +369,7 @@ class CommandManager:
             if ack.status is AckStatus.DELIVERED:
                 if rec.state is CommandState.SENT:
                     self.transition(rec, CommandState.DELIVERED, ts, "device", ack.detail)
-                    self._deadline[rec.correlation_id] = ts + int(
-                        self.drivers[rec.kind].config.done_timeout_s * 1000
-                    )
+                    self._wait(rec, ts + int(self.drivers[rec.kind].config.done_timeout_s * 1000))
             elif ack.status is AckStatus.SUCCEEDED:
                 self.supervisor.succeeded(rec, ts, ack.detail or "the device reports success")
             else:
@@ -370,7 +392,7 @@ class CommandManager:
                 live.active_since = live.active_since or ts
             else:
                 live.active_since = None
-            for corr in [c for c in self._deadline if self._records[c].device_id == device_id]:
+            for corr in self.in_flight_of(device_id):
                 rec = self._records[corr]
                 if rec.state is not CommandState.QUEUED and driver.done(live.state, rec.action, rec.params):
                     self.supervisor.succeeded(rec, ts, "the reported state shows it done")
@@ -384,7 +406,7 @@ class CommandManager:
                 return
             live.online = online
             if online:
-                for corr in [c for c in self._deadline if self._records[c].device_id == device_id]:
+                for corr in self.in_flight_of(device_id):
                     rec = self._records[corr]
                     if rec.state is CommandState.QUEUED and rec.hold_until_ts is None:
                         self.send(rec, ts)

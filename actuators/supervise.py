@@ -207,7 +207,7 @@ class Supervisor:
         if live.override_until is not None:
             return  # a person holds it on deliberately
         action, params = driver.release()
-        if any(m._records[c].device_id == device for c in m._deadline):
+        if m.in_flight_of(device):
             return  # a command is already on its way
         live.active_since = None  # once per run; the state report sets it again if it keeps running
         m.submit(

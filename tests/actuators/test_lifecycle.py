@@ -191,3 +191,26 @@ def test_announcements_queue_up_and_a_stop_ends_them() -> None:
     for rec in (first, second):
         assert m.detail(rec.correlation_id).state is CommandState.SUPERSEDED  # type: ignore[union-attr]
     assert [c.action for c in sink.to("spk-1")] == ["play", "play", "stop"]
+
+
+def test_each_device_keeps_its_own_commands_in_flight_however_many_others_wait() -> None:
+    m, sink = manager()
+    for fan in ("fan-1", "fan-2", "kfan-1"):
+        m.on_state(fan, state(on=True), now=T0)
+    held = {
+        fan: m.submit(fan, "set", {"on": False}, issued_by="rule:a", now=T0 + 10 * S)
+        for fan in ("fan-1", "fan-2", "kfan-1")
+    }  # automatic stops, held for the minimum on-time: in flight for minutes
+    assert {f: m.in_flight_of(f) for f in held} == {f: [r.correlation_id] for f, r in held.items()}
+    again = m.submit("fan-2", "set", {"on": False}, issued_by="rule:b", now=T0 + 11 * S)
+    assert again.correlation_id == held["fan-2"].correlation_id, "the same command in flight: not a second"
+    on = m.submit("fan-2", "set", {"on": True}, issued_by="rule:a", now=T0 + 12 * S)
+    assert on.state is CommandState.SUCCEEDED, "the fan runs already: the held stop is replaced, none sent"
+    assert m.in_flight_of("fan-2") == [] and "fan-2" not in m._in_flight, "nothing left behind"
+    assert m.in_flight_of("kfan-1") == [held["kfan-1"].correlation_id], "the others' are untouched"
+    m.supervisor.tick(T0 + 311 * S)  # the minimum on-time is over: the held stops go out
+    stop = held["fan-1"].correlation_id
+    assert m.in_flight_of("fan-1") == [stop], "sent, and in flight until the fan answers"
+    m.on_ack("fan-1", ack(stop, AckStatus.SUCCEEDED), now=T0 + 312 * S)
+    assert m.in_flight_of("fan-1") == [] and m.in_flight_of("kfan-1") == [held["kfan-1"].correlation_id]
+    assert [c.params for c in sink.to("fan-1")] == [{"on": False}] and not sink.to("fan-2")
