@@ -53,6 +53,7 @@ class RuleEngine:
         self._index = TwinIndex(twin)
         self._catalog = SourceCatalog(twin)
         self._rules: list[Rule] = []
+        self._rule_by_id: dict[str, Rule] = {}
         self._evs: dict[str, Evaluator] = {}
         self._slots: dict[str, Slot] = {}
         self._tickers: list[Evaluator] = []
@@ -155,6 +156,7 @@ class RuleEngine:
             if made is not None:
                 evs[rid] = made
         self._rules, self._evs = list(rules), evs
+        self._rule_by_id = {r.id: r for r in rules}
         self._failed &= set(evs)
         for rid, sources in assign(self._index, self._catalog, list(evs.values())).items():
             if not sources and not evs[rid].rule.overrides:
@@ -165,6 +167,10 @@ class RuleEngine:
     def rules(self) -> list[Rule]:
         """The rules as last set (enabled or not)."""
         return list(self._rules)
+
+    def rule(self, rule_id: str) -> Rule | None:
+        """The rule of this id as last set (enabled or not), or None."""
+        return self._rule_by_id.get(rule_id)
 
     def snapshot(self) -> dict[str, Any]:
         """JSON-able state (timers, windows, hysteresis, last values, device clocks) for a restart:

@@ -141,7 +141,7 @@ class Operations:
 
     def _rule_of(self, rule_id: str) -> Rule | None:
         """The rule in force with this id (rule actions are looked up only when a signal comes)."""
-        return next((r for r in self.rules.rules() if r.id == rule_id), None)
+        return self.rules.rule(rule_id)
 
     def rule_name_zh(self, rule_id: str) -> str | None:
         """A rule's Chinese name (an override's from its base rule), for Chinese broadcasts and notices."""

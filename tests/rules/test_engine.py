@@ -109,8 +109,10 @@ def test_set_rules_keeps_the_state_of_unchanged_rules_and_resolves_replaced_ones
     # the replaced rule's alarm is resolved (new version re-evaluates from scratch); garage-co holds
     assert [(s.rule_id, s.rule_version, s.kind) for s in sigs] == [("other-co", 1, RESOLVED)]
     assert [r.id for r in eng.rules()] == ["garage-co", "other-co"]
+    assert (r2 := eng.rule("other-co")) is not None and r2.version == 2, "looked up by id, as last set"
     eng.set_rules([rule({**CO, "enabled": False})])
     assert [(s.rule_id, s.kind) for s in eng.tick(T0 + 36 * S)] == [("garage-co", RESOLVED)]
+    assert eng.rule("other-co") is None and (r1 := eng.rule("garage-co")) is not None and not r1.enabled
 
 
 def test_set_rules_refuses_duplicate_ids() -> None:
