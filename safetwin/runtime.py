@@ -55,6 +55,7 @@ _ALARMS = {
     "history_store_up": (None, "history_store_down"),
 }
 _REFREEZE_S = 10.0
+_SWEEP_SLICES = 10  # the offline sweep's slices a second
 
 
 class _Server(uvicorn.Server):
@@ -254,12 +255,16 @@ class SafeTwin:
             if asyncio.get_running_loop().time() - last_freeze >= _REFREEZE_S:
                 last_freeze = asyncio.get_running_loop().time()
                 heap.refreeze()  # rule tracks of devices heard since join the long-lived objects
-            for dev in self.live.sweep(now_ms(), share=0.1):  # each device every 10 s
-                log.warning(
-                    "device %s went offline: nothing heard for %.0f s",
-                    dev,
-                    self.settings.twin.offline_after_s,
-                )
+            # each device every 10 s, a tenth a second; in slices, since a tenth of a 74,200-device
+            # twin held the loop for 2-5 ms at a time at 15,000 readings/s
+            for _ in range(_SWEEP_SLICES):
+                for dev in self.live.sweep(now_ms(), share=0.1 / _SWEEP_SLICES):
+                    log.warning(
+                        "device %s went offline: nothing heard for %.0f s",
+                        dev,
+                        self.settings.twin.offline_after_s,
+                    )
+                await asyncio.sleep(0)
             if asyncio.get_running_loop().time() - last_save >= every:
                 last_save = asyncio.get_running_loop().time()
                 await self.save_state_in_steps()
