@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import struct
 import threading
 
-from ingest.subscriber import _StoredAcks
+from ingest.subscriber import _pubacks, _StoredAcks
 
 
 class _Client:
@@ -39,3 +40,10 @@ async def test_batches_stored_together_are_acknowledged_in_one_write_in_order() 
     stored[2]()  # a late duplicate call writes nothing again
     await asyncio.sleep(0)
     assert client.writes == [[1, 2, 3], [4, 5]]
+
+
+def test_puback_packets_carry_each_id_big_endian_in_order() -> None:
+    mids = [1, 255, 256, 4660, 65535, 2, 2]
+    expected = b"".join(struct.pack("!BBH", 0x40, 2, mid) for mid in mids)
+    assert _pubacks(mids) == expected
+    assert _pubacks([]) == b""
