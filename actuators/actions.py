@@ -47,6 +47,16 @@ class ActionRunner:
                 elif not wanted and key in self._on:
                     self._stop(key, now)
 
+    def needs_evidence(self, sig: AlarmSignal) -> bool:
+        """Whether an action of the signal's rule needs evidence of other alarms (an evacuation
+        broadcast): such actions must run after the alarm manager has recorded the signal."""
+        rule = self.rule_of(sig.rule_id)
+        drivers = self.manager.drivers
+        return rule is not None and any(
+            a.device_kind in drivers and drivers[a.device_kind].needs_evidence(a.action, a.params)
+            for a in rule.actions
+        )
+
     def wanted(self, device_id: str) -> Wanted | None:
         """What the rule actions want of a device now (the latest action that asked), or None."""
         demand = self._demand.get(device_id)

@@ -166,6 +166,24 @@ def signal(
     )
 
 
+def test_only_rules_that_broadcast_an_evacuation_wait_for_their_alarm_to_be_recorded() -> None:
+    m, _ = manager()
+    evacuate = Rule.model_validate(
+        {
+            **RULE.model_dump(exclude={"actions"}),
+            "id": "garage-evac",
+            "actions": [{"device_kind": "speaker", "action": "play", "params": {"preset": "evacuate"}}],
+        }
+    )
+    rules = {"garage-co": RULE, "garage-evac": evacuate}
+    runner = ActionRunner(m.twin, m, rules.get)
+    evac_signal = signal(SignalKind.FIRING, Severity.ALARM).model_copy(update={"rule_id": "garage-evac"})
+    assert runner.needs_evidence(evac_signal), "an evacuation needs the alarm itself as evidence"
+    assert not runner.needs_evidence(signal(SignalKind.FIRING, Severity.ALARM)), "fans go at once"
+    unknown = signal(SignalKind.FIRING, Severity.ALARM).model_copy(update={"rule_id": "gone"})
+    assert not runner.needs_evidence(unknown)
+
+
 def test_rule_actions_start_once_stop_after_the_last_alarm_and_respect_min_on_time() -> None:
     m, sink = manager()
     runner = ActionRunner(m.twin, m, lambda rid: RULE if rid == "garage-co" else None)
