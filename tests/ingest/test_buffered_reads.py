@@ -11,7 +11,7 @@ import pytest
 from paho.mqtt.enums import CallbackAPIVersion, MQTTErrorCode
 
 from ingest import subscriber
-from ingest.subscriber import _BatchClient
+from ingest.subscriber import Raw, _BatchClient
 
 
 def _client_on(sock: socket.socket) -> _BatchClient:
@@ -127,12 +127,18 @@ def test_publishes_cut_from_the_buffer_are_what_paho_itself_reads(monkeypatch: p
     assert _read_all(stream, pieces, False, monkeypatch) == expected, "paho's own reading agrees"
 
 
-def test_a_publish_whose_lengths_do_not_add_up_is_left_to_paho() -> None:
+def _reader() -> tuple[socket.socket, socket.socket, _BatchClient, list[Raw]]:
+    """A client reading one end of a socket pair (the broker writes the other), and what it hands on."""
     a, b = socket.socketpair()
     a.setblocking(False)
     client = _client_on(a)
-    got: list[object] = []
+    got: list[Raw] = []
     client.sink = got.append
+    return a, b, client, got
+
+
+def test_a_publish_whose_lengths_do_not_add_up_is_left_to_paho() -> None:
+    a, b, client, got = _reader()
     # remaining length 3, but the topic claims 9 bytes: the quick path stops, paho refuses the packet
     # (a QoS 1 one, whose packet id would lie past the end of everything that arrived)
     b.sendall(_publish(b"t", b"ok") + b"\x32\x03\x00\x09t")
@@ -143,11 +149,7 @@ def test_a_publish_whose_lengths_do_not_add_up_is_left_to_paho() -> None:
 
 
 def test_every_publish_of_a_later_read_takes_the_quick_way(monkeypatch: pytest.MonkeyPatch) -> None:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    client = _client_on(a)
-    got: list[tuple[str, bytes | bytearray, int]] = []
-    client.sink = got.append
+    a, b, client, got = _reader()
     by_paho: list[object] = []
     slow = _BatchClient._handle_on_message
 
@@ -169,11 +171,7 @@ def test_every_publish_of_a_later_read_takes_the_quick_way(monkeypatch: pytest.M
 
 
 def test_the_end_of_the_stream_met_while_filling_the_buffer_drops_the_connection() -> None:
-    a, b = socket.socketpair()
-    a.setblocking(False)
-    client = _client_on(a)
-    got: list[object] = []
-    client.sink = got.append
+    a, b, client, got = _reader()
     b.sendall(_publish(b"t", b"1"))
     client.loop_read()
     b.sendall(_publish(b"t", b"2"))
