@@ -164,7 +164,9 @@ class CommandManager:
                 log.warning("command to %s refused: %s", device_id, why)
                 raise CommandRefused(rec)
             same = self._same_in_flight(device_id, action, params)
-            if same is not None and override_s is None:
+            # the same command in flight stands for this one, unless it is a rule's stop held for the
+            # minimum on-time and a person asks: people stop at once
+            if same is not None and override_s is None and not (manual and same.hold_until_ts is not None):
                 return same
             return self._start(base, driver, live, override_s, ts)
 

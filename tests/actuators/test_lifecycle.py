@@ -113,6 +113,13 @@ def test_automatic_stop_waits_for_the_minimum_on_time_but_a_person_stops_at_once
         "fan-2", "set", {"on": False}, issued_by="user:王工", operator="王工", reason="维修", now=T0 + S
     )
     assert manual.state is CommandState.SENT
+    m.on_state("kfan-1", state(on=True), now=T0)
+    held = m.submit("kfan-1", "set", {"on": False}, issued_by="rule:a", now=T0 + 10 * S)
+    assert held.state is CommandState.QUEUED
+    manual = m.submit("kfan-1", "set", {"on": False}, issued_by="user:王工", operator="王工", now=T0 + 11 * S)
+    assert manual.correlation_id != held.correlation_id and manual.state is CommandState.SENT
+    assert m.in_flight_of("kfan-1") == [manual.correlation_id], "the person's stop replaced the held one"
+    assert [c.params for c in sink.to("kfan-1")] == [{"on": False}]
 
 
 def test_maximum_on_time_stops_the_device() -> None:
