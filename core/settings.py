@@ -111,7 +111,12 @@ class StoreSettings(_Section):
     influx: InfluxSettings = Field(default_factory=InfluxSettings)
     spool_dir: Path = Field(Path("var/spool"), description="Where points wait while the store is down")
     spool_max_bytes: int = Field(512 * 1024 * 1024, gt=0, description="Spool bound; an alarm is raised at it")
-    flush_interval_s: float = Field(0.5, gt=0, description="Longest time a point waits before a write")
+    flush_interval_s: float = Field(
+        0.1,
+        gt=0,
+        description="Longest time a point waits before a write, seconds; ingest acknowledges the broker "
+        "after it, so it also bounds how long messages stay in flight",
+    )
     batch_max_points: int = Field(50_000, gt=0, description="Largest write request, points")
     retry_interval_s: float = Field(2.0, gt=0, description="How often a down store is tried again, seconds")
 

@@ -113,8 +113,9 @@ _READ_BURST = 2_000  # packets handled per readable event, before other callback
 def _pubacks(mids: list[int]) -> bytes:
     """The PUBACK packets of `mids`, in order: 0x40, 2, then each id in two bytes, big-endian.
 
-    Built with array slices rather than a struct.pack per id: a half-second of history at 15,000
-    readings/s is acknowledged at once, 7,500 ids, 0.9 ms that way and 0.2 ms this way.
+    Built with array slices rather than a struct.pack per id: every history write acknowledges
+    thousands of ids at once (7,500 for half a second at 15,000 readings/s), 0.9 ms that way and
+    0.2 ms this way.
     """
     ids = array("H", mids)
     if sys.byteorder == "little":

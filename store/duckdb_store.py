@@ -73,8 +73,8 @@ _RETRYABLE = (
 
 
 # Rows converted to Arrow at a time.  The conversion reads Python objects in C and holds the
-# interpreter lock throughout: a whole half-second flush at 15,000 readings/s (7,500 rows) held it for
-# 3-7 ms, and the event loop, ingest and commands included, stood still for as long.  A slice of
+# interpreter lock throughout: a whole half-second of history at 15,000 readings/s (7,500 rows) held it
+# for 3-7 ms, and the event loop, ingest and commands included, stood still for as long.  A slice of
 # 1,000 rows holds it for about a millisecond, and the writer lets go of it between slices.
 ARROW_SLICE_ROWS = 1_000
 

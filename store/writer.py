@@ -70,7 +70,7 @@ class HistoryWriter:
         backend: HistoryBackend,
         spool: DiskSpool,
         *,
-        flush_interval_s: float = 0.5,
+        flush_interval_s: float = 0.1,
         batch_max_points: int = 50_000,
         retry_interval_s: float = 2.0,
         on_alarm: AlarmCallback | None = None,
