@@ -19,8 +19,9 @@ import gc
 import logging
 import sys
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +70,8 @@ class GcPauses:
 
 
 PAUSES = GcPauses()
+T = TypeVar("T")
+_STATE = {"settled": False}  # `settle` ran: the collector works as this module arranges
 
 
 def settle() -> None:
@@ -76,6 +79,7 @@ def settle() -> None:
     let the event loop have the interpreter lock back sooner (`SWITCH_INTERVAL_S`)."""
     gc.collect()
     gc.freeze()
+    _STATE["settled"] = True
     gc.set_threshold(*THRESHOLDS)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
     PAUSES.install()
@@ -86,3 +90,21 @@ def refreeze() -> None:
     """Collect the youngest generation, then freeze what survived; a few milliseconds, call it often."""
     gc.collect(0)
     gc.freeze()
+
+
+def steady_copy(items: Iterable[T]) -> list[T]:
+    """`list(items)` for a snapshot taken in steps, moved out of the collector's sight at once.
+
+    Every collection that finds a list young visits each of its entries.  A copy of 400,000 device
+    or track ids made a young collection take 12 ms, and the next generation's as long again,
+    while the youngest generation held only about 1,000 objects.  Frozen, the copy is never
+    visited, and it is freed as usual when the snapshot drops it.  The youngest generation is
+    collected first, as `refreeze` does, so nothing that is garbage now is frozen with the copy.
+    Before `settle` (tests, tools), a plain list.
+    """
+    if not _STATE["settled"]:
+        return list(items)
+    gc.collect(0)
+    out = list(items)
+    gc.freeze()
+    return out

@@ -18,6 +18,7 @@ import orjson
 
 from core.alarms import AlarmSignal, SignalKind
 from core.contract import AvailabilityState
+from core.heap import steady_copy
 from core.records import ReadingBatch
 from core.steps import STEP_ENTRIES, dumps_in_steps, encode_entries_in_steps, finish
 from ingest.pipeline import PipelineResult
@@ -195,7 +196,7 @@ class RuleEngine:
             s = slots[d]
             return (s.last_ts, s.last_recv, s.heard) if s.heard or s.last_ts >= 0 else None
 
-        devices = yield from encode_entries_in_steps(list(slots), clocks, chunk)
+        devices = yield from encode_entries_in_steps(steady_copy(slots), clocks, chunk)
         state: dict[str, Any] = {}
         for rid, ev in list(self._evs.items()):
             state[rid] = {"version": ev.rule.version, "state": (yield from ev.snapshot_in_steps(chunk))}

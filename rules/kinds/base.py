@@ -18,6 +18,7 @@ from typing import Any, ClassVar, Generic, Literal, Protocol, TypeVar
 
 from core.alarms import AlarmSignal, Severity, SignalKind, SourceKind
 from core.contract import DeadLetter, Detection
+from core.heap import steady_copy
 from core.steps import encode_entries_in_steps
 from rules.model import Rule
 from rules.settings import RuleSettings
@@ -300,8 +301,9 @@ class TrackedEvaluator(Evaluator, Generic[T]):
             rid = self.rule.id
             log.error("rule %s: the state of %s cannot be saved (%s); it starts over", rid, sid, err)
 
-        # encoded as it is taken: see core.steps (ids, not (id, track) pairs)
-        encoded = yield from encode_entries_in_steps(list(tracks), state, chunk, refused)
+        # encoded as it is taken: see core.steps (ids, not (id, track) pairs, and out of the
+        # collector's sight: core.heap.steady_copy)
+        encoded = yield from encode_entries_in_steps(steady_copy(tracks), state, chunk, refused)
         return {"tracks": encoded}
 
     def restore(self, data: dict[str, Any]) -> None:
