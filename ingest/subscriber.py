@@ -428,9 +428,19 @@ class _LoopIO:
             self._loop.add_reader(self._fd, self._read)
 
     async def connect(self) -> None:
-        """One connection attempt; OSError if the broker cannot be reached."""
+        """One connection attempt; OSError if the broker cannot be reached.
+
+        Cancelled meanwhile (the subscriber stops), it still waits for paho's connect to end in its
+        thread (at most paho's connect timeout): a socket opened after the subscriber had closed
+        would keep its reader and keep-alive task on the loop, and nobody would close it.
+        """
         self.lost.clear()
-        await self._loop.run_in_executor(None, self._client.reconnect)
+        attempt = self._loop.run_in_executor(None, self._client.reconnect)
+        try:
+            await asyncio.shield(attempt)
+        except asyncio.CancelledError:
+            await asyncio.gather(attempt, return_exceptions=True)  # its socket is closed with the rest
+            raise
 
 
 class Subscriber:
